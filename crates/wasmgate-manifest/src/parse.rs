@@ -1,0 +1,326 @@
+//! From TOML text to a validated [`Manifest`]: deserialize strictly, then check what serde
+//! cannot (paths exist, routes are well formed and unique, references resolve, limits are sane).
+
+use crate::error::ManifestError;
+use crate::location::{excerpt, position};
+use crate::model::{App, Component, Executor, FileMount, Limits, Manifest, Route, RoutePath};
+use crate::raw::{RawComponent, RawExecutor, RawLimits, RawManifest};
+use crate::units::{parse_duration, parse_size};
+use std::collections::{BTreeMap, HashMap};
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use toml::Spanned;
+
+impl Manifest {
+    /// Reads and validates the manifest at `path`. Relative paths inside it are resolved
+    /// against the manifest's directory.
+    pub fn load(path: impl AsRef<Path>) -> Result<Manifest, ManifestError> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|source| ManifestError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Manifest::parse(&text, path)
+    }
+
+    /// Validates manifest `text` as if it had been read from `path`.
+    pub fn parse(text: &str, path: &Path) -> Result<Manifest, ManifestError> {
+        let source = Source { text, path };
+        let raw = source.deserialize()?;
+        let base_dir = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+        let base_dir = std::path::absolute(&base_dir).unwrap_or(base_dir);
+        source.validate(raw, &base_dir)
+    }
+}
+
+struct Source<'a> {
+    text: &'a str,
+    path: &'a Path,
+}
+
+impl Source<'_> {
+    fn error(&self, span: Range<usize>, field: &str, message: impl Into<String>) -> ManifestError {
+        let pos = position(self.text, span.start);
+        ManifestError::Invalid {
+            file: self.path.to_path_buf(),
+            line: pos.line,
+            column: pos.column,
+            field: field.to_string(),
+            message: message.into(),
+            excerpt: excerpt(self.text, span),
+        }
+    }
+
+    fn deserialize(&self) -> Result<RawManifest, ManifestError> {
+        let deserializer = toml::de::Deserializer::parse(self.text)
+            .map_err(|e| self.toml_error(&e, String::new()))?;
+        serde_path_to_error::deserialize(deserializer).map_err(|e| {
+            // Spanned<T> shows up in serde's path as a private key; users never wrote it.
+            let field = e
+                .path()
+                .to_string()
+                .replace(".$__serde_spanned_private_value", "");
+            self.toml_error(e.inner(), field)
+        })
+    }
+
+    fn toml_error(&self, error: &toml::de::Error, field: String) -> ManifestError {
+        let span = error.span().unwrap_or(0..0);
+        let field = if field.is_empty() || field == "." {
+            "(manifest)".to_string()
+        } else {
+            field
+        };
+        self.error(span, &field, error.message().trim_end())
+    }
+
+    fn validate(&self, raw: RawManifest, base_dir: &Path) -> Result<Manifest, ManifestError> {
+        let app = App {
+            name: self.app_name(&raw.app.name)?,
+        };
+        let mut components = BTreeMap::new();
+        for (name, component) in &raw.components {
+            let component = self.component(name, component, base_dir)?;
+            components.insert(name.clone(), component);
+        }
+        let mut routes = Vec::with_capacity(raw.routes.len());
+        let mut seen: HashMap<(Option<String>, RoutePath), usize> = HashMap::new();
+        for (index, raw_route) in raw.routes.iter().enumerate() {
+            let field = format!("route[{index}]");
+            let path = self.route_path(&raw_route.path, &format!("{field}.path"))?;
+            let host = match &raw_route.host {
+                Some(host) => Some(self.route_host(host, &format!("{field}.host"))?),
+                None => None,
+            };
+            let component = raw_route.component.get_ref();
+            if !components.contains_key(component) {
+                let known: Vec<&str> = components.keys().map(String::as_str).collect();
+                return Err(self.error(
+                    raw_route.component.span(),
+                    &format!("{field}.component"),
+                    format!(
+                        "no component named {component:?} (defined: {})",
+                        if known.is_empty() {
+                            "none".to_string()
+                        } else {
+                            known.join(", ")
+                        }
+                    ),
+                ));
+            }
+            let line = position(self.text, raw_route.path.span().start).line;
+            if let Some(first_line) = seen.insert((host.clone(), path.clone()), line) {
+                return Err(self.error(
+                    raw_route.path.span(),
+                    &format!("{field}.path"),
+                    format!("route {path} is defined twice (first at line {first_line})"),
+                ));
+            }
+            routes.push(Route {
+                path,
+                component: component.clone(),
+                host,
+                line,
+            });
+        }
+        Ok(Manifest {
+            path: self.path.to_path_buf(),
+            app,
+            routes,
+            components,
+        })
+    }
+
+    fn app_name(&self, name: &Spanned<String>) -> Result<String, ManifestError> {
+        if !is_identifier(name.get_ref()) {
+            return Err(self.error(
+                name.span(),
+                "app.name",
+                "must be non-empty and use only letters, digits, '-', '_' and '.'",
+            ));
+        }
+        Ok(name.get_ref().clone())
+    }
+
+    fn route_path(&self, path: &Spanned<String>, field: &str) -> Result<RoutePath, ManifestError> {
+        let text = path.get_ref();
+        let fail = |message: &str| Err(self.error(path.span(), field, message));
+        if !text.starts_with('/') {
+            return fail("a route path must start with '/'");
+        }
+        if text.contains(['?', '#']) {
+            return fail("a route path cannot contain a query ('?') or fragment ('#')");
+        }
+        let (prefix, wildcard) = match text.strip_suffix("/...") {
+            Some(prefix) => (prefix, true),
+            None => (text.as_str(), false),
+        };
+        if prefix.contains("...") {
+            return fail("'...' is only allowed as a trailing wildcard segment: \"/prefix/...\"");
+        }
+        if prefix.contains("//") {
+            return fail("a route path cannot contain an empty segment ('//')");
+        }
+        Ok(if wildcard {
+            RoutePath::Prefix(prefix.to_string())
+        } else {
+            RoutePath::Exact(text.clone())
+        })
+    }
+
+    fn route_host(&self, host: &Spanned<String>, field: &str) -> Result<String, ManifestError> {
+        let text = host.get_ref().trim();
+        let valid = !text.is_empty()
+            && text
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.');
+        if !valid {
+            return Err(self.error(
+                host.span(),
+                field,
+                "a route host is a DNS name like \"example.com\" (no scheme, port or path)",
+            ));
+        }
+        Ok(text.to_ascii_lowercase())
+    }
+
+    fn component(
+        &self,
+        name: &str,
+        raw: &Spanned<RawComponent>,
+        base_dir: &Path,
+    ) -> Result<Component, ManifestError> {
+        let field = format!("component.{name}");
+        if !is_identifier(name) {
+            return Err(self.error(
+                raw.span(),
+                &field,
+                "a component name must use only letters, digits, '-', '_' and '.'",
+            ));
+        }
+        let raw_component = raw.get_ref();
+        let source = self.existing_path(
+            &raw_component.source,
+            base_dir,
+            &format!("{field}.source"),
+            false,
+        )?;
+        let executor = match raw_component.executor {
+            RawExecutor::Http => Executor::Http,
+        };
+        let mut environment = BTreeMap::new();
+        for (key, value) in &raw_component.environment {
+            if key.is_empty() || key.contains('=') || key.contains('\0') {
+                return Err(self.error(
+                    value.span(),
+                    &format!("{field}.environment"),
+                    format!("invalid environment variable name {key:?}"),
+                ));
+            }
+            environment.insert(key.clone(), value.get_ref().clone());
+        }
+        let mut files = Vec::with_capacity(raw_component.files.len());
+        for (index, mount) in raw_component.files.iter().enumerate() {
+            let mount_field = format!("{field}.files[{index}]");
+            let source = self.existing_path(
+                &mount.source,
+                base_dir,
+                &format!("{mount_field}.source"),
+                true,
+            )?;
+            let destination = mount.destination.get_ref();
+            if !destination.starts_with('/') {
+                return Err(self.error(
+                    mount.destination.span(),
+                    &format!("{mount_field}.destination"),
+                    "a destination is an absolute guest path, like \"/static\"",
+                ));
+            }
+            files.push(FileMount {
+                source,
+                destination: destination.clone(),
+                writable: mount.writable,
+            });
+        }
+        let limits = self.limits(&raw_component.limits, &format!("{field}.limits"))?;
+        Ok(Component {
+            name: name.to_string(),
+            source,
+            executor,
+            environment,
+            files,
+            limits,
+        })
+    }
+
+    fn existing_path(
+        &self,
+        value: &Spanned<String>,
+        base_dir: &Path,
+        field: &str,
+        want_dir: bool,
+    ) -> Result<PathBuf, ManifestError> {
+        let path = base_dir.join(value.get_ref());
+        let kind = if want_dir { "directory" } else { "file" };
+        match std::fs::metadata(&path) {
+            Ok(meta) if meta.is_dir() == want_dir => Ok(path),
+            Ok(_) => Err(self.error(
+                value.span(),
+                field,
+                format!("{} is not a {kind}", path.display()),
+            )),
+            Err(e) => Err(self.error(
+                value.span(),
+                field,
+                format!("{kind} {} not found ({e})", path.display()),
+            )),
+        }
+    }
+
+    fn limits(&self, raw: &RawLimits, field: &str) -> Result<Limits, ManifestError> {
+        let mut limits = Limits::default();
+        if let Some(memory) = &raw.memory {
+            let f = format!("{field}.memory");
+            let bytes =
+                parse_size(memory.get_ref()).map_err(|m| self.error(memory.span(), &f, m))?;
+            if !(64 << 10..=Limits::MAX_MEMORY).contains(&bytes) {
+                return Err(self.error(memory.span(), &f, "memory must be between 64KiB and 4GiB"));
+            }
+            limits.memory = bytes;
+        }
+        if let Some(timeout) = &raw.timeout {
+            let f = format!("{field}.timeout");
+            let duration =
+                parse_duration(timeout.get_ref()).map_err(|m| self.error(timeout.span(), &f, m))?;
+            if duration.is_zero() {
+                return Err(self.error(timeout.span(), &f, "timeout must be greater than zero"));
+            }
+            limits.timeout = duration;
+        }
+        if let Some(concurrency) = &raw.max_concurrency {
+            let value = *concurrency.get_ref();
+            if !(1..=10_000).contains(&value) {
+                return Err(self.error(
+                    concurrency.span(),
+                    &format!("{field}.max_concurrency"),
+                    "max_concurrency must be between 1 and 10000",
+                ));
+            }
+            limits.max_concurrency = value as u32;
+        }
+        Ok(limits)
+    }
+}
+
+fn is_identifier(text: &str) -> bool {
+    !text.is_empty()
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+#[cfg(test)]
+mod tests;

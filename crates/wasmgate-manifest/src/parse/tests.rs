@@ -1,0 +1,198 @@
+use super::*;
+use std::fs;
+
+/// A temporary app directory with an `api.wasm` and a `static/` directory, so paths resolve.
+struct AppDir {
+    dir: tempfile::TempDir,
+}
+
+impl AppDir {
+    fn new() -> AppDir {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("api.wasm"), b"\0asm").unwrap();
+        fs::create_dir(dir.path().join("static")).unwrap();
+        AppDir { dir }
+    }
+
+    fn parse(&self, text: &str) -> Result<Manifest, ManifestError> {
+        Manifest::parse(text, &self.dir.path().join("wasmgate.toml"))
+    }
+}
+
+const GOOD: &str = r#"
+[app]
+name = "hello"
+
+[[route]]
+path = "/api/..."
+component = "api"
+
+[[route]]
+path = "/health"
+component = "api"
+host = "Example.COM"
+
+[component.api]
+source = "api.wasm"
+environment = { GREETING = "hi" }
+files = [{ source = "static", destination = "/static" }]
+
+[component.api.limits]
+memory = "64MiB"
+timeout = "10s"
+max_concurrency = 7
+"#;
+
+#[test]
+fn a_full_manifest_parses() {
+    let app = AppDir::new();
+    let manifest = app.parse(GOOD).unwrap();
+    assert_eq!(manifest.app.name, "hello");
+    assert_eq!(manifest.routes.len(), 2);
+    assert_eq!(manifest.routes[0].path, RoutePath::Prefix("/api".into()));
+    assert_eq!(manifest.routes[0].line, 6);
+    assert_eq!(manifest.routes[1].path, RoutePath::Exact("/health".into()));
+    assert_eq!(manifest.routes[1].host.as_deref(), Some("example.com"));
+    let api = &manifest.components["api"];
+    assert_eq!(api.source, app.dir.path().join("api.wasm"));
+    assert_eq!(api.environment["GREETING"], "hi");
+    assert_eq!(api.files[0].destination, "/static");
+    assert!(!api.files[0].writable);
+    assert_eq!(api.limits.memory, 64 << 20);
+    assert_eq!(api.limits.timeout, std::time::Duration::from_secs(10));
+    assert_eq!(api.limits.max_concurrency, 7);
+}
+
+#[test]
+fn limits_default_when_omitted() {
+    let app = AppDir::new();
+    let text = "[app]\nname = \"a\"\n[component.api]\nsource = \"api.wasm\"\n";
+    let manifest = app.parse(text).unwrap();
+    assert_eq!(manifest.components["api"].limits, Limits::default());
+    assert_eq!(manifest.components["api"].executor, Executor::Http);
+}
+
+fn error_of(text: &str) -> ManifestError {
+    AppDir::new().parse(text).unwrap_err()
+}
+
+#[test]
+fn unknown_key_names_line_column_and_table() {
+    let err = error_of("[app]\nname = \"a\"\n[component.api]\nsource = \"api.wasm\"\nsorce = 1\n");
+    let text = err.to_string();
+    assert_eq!(err.line(), Some(5), "{text}");
+    assert!(text.contains("wasmgate.toml:5:1:"), "{text}");
+    assert!(text.contains("component.api"), "{text}");
+    assert!(text.contains("unknown field `sorce`"), "{text}");
+}
+
+#[test]
+fn bad_duration_names_the_field() {
+    let text = GOOD.replace("\"10s\"", "\"10 parsecs\"");
+    let err = error_of(&text);
+    assert_eq!(err.field(), Some("component.api.limits.timeout"));
+    assert_eq!(err.line(), Some(21));
+    assert!(err.to_string().contains("unknown unit"), "{err}");
+}
+
+#[test]
+fn bad_size_names_the_field() {
+    let err = error_of(&GOOD.replace("\"64MiB\"", "\"lots\""));
+    assert_eq!(err.field(), Some("component.api.limits.memory"));
+    assert_eq!(err.line(), Some(20));
+}
+
+#[test]
+fn missing_source_file_is_reported_where_it_is_written() {
+    let err = error_of(&GOOD.replace("\"api.wasm\"", "\"missing.wasm\""));
+    assert_eq!(err.field(), Some("component.api.source"));
+    assert_eq!(err.line(), Some(15));
+    assert!(err.to_string().contains("missing.wasm"), "{err}");
+}
+
+#[test]
+fn missing_files_directory_is_reported() {
+    let err = error_of(&GOOD.replace("source = \"static\"", "source = \"nope\""));
+    assert_eq!(err.field(), Some("component.api.files[0].source"));
+}
+
+#[test]
+fn identical_routes_are_an_error_naming_both_lines() {
+    let text = GOOD
+        .replace("path = \"/health\"", "path = \"/api/...\"")
+        .replace("host = \"Example.COM\"\n", "");
+    let err = error_of(&text);
+    assert_eq!(err.field(), Some("route[1].path"));
+    assert!(err.to_string().contains("first at line 6"), "{err}");
+}
+
+#[test]
+fn same_path_on_different_hosts_is_allowed() {
+    let text = GOOD.replace("path = \"/health\"", "path = \"/api/...\"");
+    assert!(AppDir::new().parse(&text).is_ok());
+}
+
+#[test]
+fn route_to_an_unknown_component_lists_the_known_ones() {
+    let err = error_of(&GOOD.replace("component = \"api\"\nhost", "component = \"web\"\nhost"));
+    assert_eq!(err.field(), Some("route[1].component"));
+    assert!(err.to_string().contains("defined: api"), "{err}");
+}
+
+#[test]
+fn malformed_route_paths_are_rejected() {
+    for bad in ["api", "/a/.../b", "/a//b", "/a?x=1"] {
+        let err = error_of(&GOOD.replace("\"/health\"", &format!("{bad:?}")));
+        assert_eq!(err.field(), Some("route[1].path"), "{bad}: {err}");
+    }
+}
+
+#[test]
+fn root_wildcard_is_an_empty_prefix() {
+    let manifest = AppDir::new()
+        .parse(&GOOD.replace("\"/health\"", "\"/...\""))
+        .unwrap();
+    assert_eq!(manifest.routes[1].path, RoutePath::Prefix(String::new()));
+    assert_eq!(manifest.routes[1].path.to_string(), "/...");
+}
+
+#[test]
+fn unknown_executor_is_rejected() {
+    let err = error_of(&GOOD.replace(
+        "source = \"api.wasm\"",
+        "source = \"api.wasm\"\nexecutor = \"cgi\"",
+    ));
+    assert_eq!(err.field(), Some("component.api.executor"));
+    assert!(err.to_string().contains("cgi"), "{err}");
+}
+
+#[test]
+fn toml_syntax_errors_carry_a_position() {
+    let err = error_of("[app]\nname = \"a\n");
+    assert!(err.line().is_some(), "{err}");
+}
+
+#[test]
+fn missing_app_table_is_reported() {
+    let err = error_of("[component.api]\nsource = \"api.wasm\"\n");
+    assert!(err.to_string().contains("missing field `app`"), "{err}");
+}
+
+#[test]
+fn out_of_range_limits_are_rejected() {
+    let err = error_of(&GOOD.replace("max_concurrency = 7", "max_concurrency = 0"));
+    assert_eq!(err.field(), Some("component.api.limits.max_concurrency"));
+    let err = error_of(&GOOD.replace("\"64MiB\"", "\"8GiB\""));
+    assert_eq!(err.field(), Some("component.api.limits.memory"));
+    let err = error_of(&GOOD.replace("\"10s\"", "\"0s\""));
+    assert_eq!(err.field(), Some("component.api.limits.timeout"));
+}
+
+#[test]
+fn load_reports_an_unreadable_file() {
+    let err = Manifest::load("/nonexistent/wasmgate.toml").unwrap_err();
+    assert!(
+        err.to_string().contains("/nonexistent/wasmgate.toml"),
+        "{err}"
+    );
+}

@@ -1,0 +1,69 @@
+//! The manifest exactly as written: serde types that reject unknown keys and keep spans of the
+//! values that are checked after parsing (paths, references), so those errors can point at them.
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use toml::Spanned;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawManifest {
+    pub app: RawApp,
+    #[serde(default, rename = "route")]
+    pub routes: Vec<RawRoute>,
+    #[serde(default, rename = "component")]
+    pub components: BTreeMap<String, Spanned<RawComponent>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawApp {
+    pub name: Spanned<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRoute {
+    pub path: Spanned<String>,
+    pub component: Spanned<String>,
+    #[serde(default)]
+    pub host: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawComponent {
+    pub source: Spanned<String>,
+    #[serde(default)]
+    pub executor: RawExecutor,
+    #[serde(default)]
+    pub environment: BTreeMap<String, Spanned<String>>,
+    #[serde(default)]
+    pub files: Vec<RawFileMount>,
+    #[serde(default)]
+    pub limits: RawLimits,
+}
+
+#[derive(Debug, Default, Deserialize, Clone, Copy)]
+#[serde(rename_all = "lowercase")]
+pub enum RawExecutor {
+    #[default]
+    Http,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFileMount {
+    pub source: Spanned<String>,
+    pub destination: Spanned<String>,
+    #[serde(default)]
+    pub writable: bool,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLimits {
+    pub memory: Option<Spanned<String>>,
+    pub timeout: Option<Spanned<String>>,
+    pub max_concurrency: Option<Spanned<i64>>,
+}

@@ -1,0 +1,126 @@
+//! The one wasmtime [`Engine`] of the process, configured for serving many short-lived
+//! instances, and the single epoch ticker that keeps guests from monopolising a thread.
+//!
+//! Settings and why (measured on 2-vCPU machines, see BENCHMARKS.md):
+//! - pooling allocator: instantiation in microseconds instead of tens of microseconds;
+//! - keep-resident (64 KiB) with `PAGEMAP_SCAN`: a slot's hot pages are reset in place instead
+//!   of `madvise`d away and faulted back in by the next request (about 17 µs a request);
+//! - `concurrency_support(false)`: WASI 0.2 guests do not need the component-model-async
+//!   machinery, which otherwise costs about 12 µs on every call;
+//! - epoch interruption: a guest burning CPU yields back to tokio every tick, so one busy guest
+//!   cannot starve other requests and the per-request timeout can fire.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+use wasmgate_manifest::{Limits, Manifest};
+use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+/// How often the epoch advances; a CPU-bound guest yields at most this long after it should.
+pub const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// Resident bytes kept per pool slot between instances (see module docs).
+const KEEP_RESIDENT: usize = 64 << 10;
+
+/// Pool dimensions, derived from the manifest's limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EngineSettings {
+    /// Component instances alive at once across all components.
+    pub instances: u32,
+    /// Largest linear memory any instance may have, in bytes.
+    pub max_memory: u64,
+}
+
+impl EngineSettings {
+    /// Core modules, memories and tables a component instance may use. Rust `wasm32-wasip2`
+    /// components use one memory and one or two tables; the factors leave room for toolchains
+    /// that compose several modules (componentize-py, jco).
+    const MEMORIES_PER_INSTANCE: u32 = 4;
+    const TABLES_PER_INSTANCE: u32 = 4;
+    const CORE_INSTANCES_PER_INSTANCE: u32 = 16;
+
+    pub fn from_manifest(manifest: &Manifest) -> EngineSettings {
+        let instances: u32 = manifest
+            .components
+            .values()
+            .map(|c| c.limits.max_concurrency)
+            .sum();
+        let max_memory = manifest
+            .components
+            .values()
+            .map(|c| c.limits.memory)
+            .max()
+            .unwrap_or(Limits::DEFAULT_MEMORY);
+        EngineSettings {
+            instances: instances.max(1),
+            max_memory,
+        }
+    }
+
+    pub fn build_engine(&self) -> wasmtime::Result<Engine> {
+        let mut pool = PoolingAllocationConfig::default();
+        pool.total_component_instances(self.instances)
+            .total_stacks(self.instances)
+            .total_memories(self.instances.saturating_mul(Self::MEMORIES_PER_INSTANCE))
+            .total_tables(self.instances.saturating_mul(Self::TABLES_PER_INSTANCE))
+            .total_core_instances(
+                self.instances
+                    .saturating_mul(Self::CORE_INSTANCES_PER_INSTANCE),
+            )
+            .max_memories_per_component(Self::MEMORIES_PER_INSTANCE)
+            .max_tables_per_component(Self::TABLES_PER_INSTANCE)
+            .max_memory_size(usize::try_from(self.max_memory).unwrap_or(usize::MAX))
+            .linear_memory_keep_resident(KEEP_RESIDENT)
+            .table_keep_resident(KEEP_RESIDENT)
+            .async_stack_keep_resident(KEEP_RESIDENT)
+            .pagemap_scan(Enabled::Auto);
+
+        let mut config = Config::new();
+        config
+            .concurrency_support(false)
+            .epoch_interruption(true)
+            .memory_init_cow(true)
+            .wasm_backtrace_details(wasmtime::WasmBacktraceDetails::Enable)
+            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        Engine::new(&config)
+    }
+}
+
+/// Advances the engine's epoch every [`EPOCH_TICK`] on one thread, for the life of the value.
+pub struct EpochTicker {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl EpochTicker {
+    pub fn start(engine: &Engine) -> std::io::Result<EpochTicker> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let weak = engine.weak();
+        let flag = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("wasmgate-epoch".into())
+            .spawn(move || {
+                while !flag.load(Ordering::Relaxed) {
+                    std::thread::sleep(EPOCH_TICK);
+                    match weak.upgrade() {
+                        Some(engine) => engine.increment_epoch(),
+                        None => break,
+                    }
+                }
+            })?;
+        Ok(EpochTicker {
+            stop,
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for EpochTicker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}

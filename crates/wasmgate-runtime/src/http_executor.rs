@@ -1,0 +1,341 @@
+//! The `http` executor: a `wasi:http` 0.2 proxy component, one fresh instance per request.
+//!
+//! Per request: wait for a concurrency permit, build a store from the component's grants and
+//! limits, instantiate from the `ProxyPre` made at load time, and run `incoming-handler.handle`
+//! on its own task. The response goes back as soon as the guest sets it; the body streams while
+//! the guest keeps writing. The task owns the store and ends with one log line saying how the
+//! invocation went, so a guest that traps after sending headers is still reported.
+
+use crate::executor::{
+    text_response, Executor, RequestContext, ResponseBody, ResponseFuture, Scheme,
+};
+use crate::host::{CapturedOutput, HostState};
+use crate::outcome::Outcome;
+use http_body_util::BodyExt;
+use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::sync::{oneshot, Semaphore};
+use wasmgate_manifest::Component;
+use wasmtime::Store;
+use wasmtime_wasi_http::p2::bindings::http::types::{ErrorCode, Scheme as WasiScheme};
+use wasmtime_wasi_http::p2::bindings::ProxyPre;
+use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
+use wasmtime_wasi_http::WasiHttpView;
+
+pub struct HttpExecutor {
+    component: Arc<Component>,
+    pre: ProxyPre<HostState>,
+    permits: Arc<Semaphore>,
+    /// Still true until the first instance since load has been created.
+    cold: AtomicBool,
+}
+
+type GuestResponse = Result<http::Response<HyperOutgoingBody>, ErrorCode>;
+
+/// What the task measured about one invocation, for its log line.
+struct Usage {
+    hit_memory_limit: bool,
+    peak_memory: usize,
+    status: u16,
+    started: Instant,
+    cold: bool,
+}
+
+/// How the guest task ended, before classification.
+enum TaskEnd {
+    Finished,
+    InstantiateFailed(wasmtime::Error),
+    Failed(wasmtime::Error),
+    TimedOut,
+}
+
+impl HttpExecutor {
+    pub fn new(component: Arc<Component>, pre: ProxyPre<HostState>) -> HttpExecutor {
+        let permits = Arc::new(Semaphore::new(component.limits.max_concurrency as usize));
+        HttpExecutor {
+            component,
+            pre,
+            permits,
+            cold: AtomicBool::new(true),
+        }
+    }
+
+    async fn serve(
+        self: Arc<Self>,
+        request: http::Request<hyper::body::Incoming>,
+        context: RequestContext,
+    ) -> http::Response<ResponseBody> {
+        let started = Instant::now();
+        let deadline = tokio::time::Instant::from_std(started + self.component.limits.timeout);
+        let permit =
+            match tokio::time::timeout_at(deadline, self.permits.clone().acquire_owned()).await {
+                Ok(Ok(permit)) => permit,
+                _ => return self.answer_fault(&context, Outcome::Overloaded, "all instances busy"),
+            };
+
+        let (state, output) = match HostState::new(&self.component) {
+            Ok(built) => built,
+            Err(e) => {
+                return self.answer_fault(&context, Outcome::InstantiateFailed, &format!("{e:#}"));
+            }
+        };
+        let mut store = Store::new(self.pre.engine(), state);
+        store.limiter(|state| &mut state.limiter);
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_async_yield_and_update(1);
+
+        let scheme = match context.scheme {
+            Scheme::Http => WasiScheme::Http,
+            Scheme::Https => WasiScheme::Https,
+        };
+        let (sender, receiver) = oneshot::channel::<GuestResponse>();
+        let status = Arc::new(AtomicU16::new(0));
+        let seen_status = status.clone();
+        let prepared = store
+            .data_mut()
+            .http()
+            .new_incoming_request(scheme, request)
+            .and_then(|req| {
+                let out = store
+                    .data_mut()
+                    .http()
+                    .new_response_outparam_from_callback(move |response: GuestResponse| {
+                        if let Ok(response) = &response {
+                            seen_status.store(response.status().as_u16(), Ordering::Relaxed);
+                        }
+                        // The receiver is gone only if the client already went away.
+                        let _ = sender.send(response);
+                    })?;
+                Ok((req, out))
+            });
+        let (req, out) = match prepared {
+            Ok(handles) => handles,
+            Err(e) => {
+                return self.answer_fault(&context, Outcome::InstantiateFailed, &format!("{e:#}"));
+            }
+        };
+
+        let cold = self.cold.swap(false, Ordering::Relaxed);
+        let executor = self.clone();
+        let task_context = context.clone();
+        let task = tokio::spawn(async move {
+            let _permit = permit;
+            let pre = executor.pre.clone();
+            let run = async {
+                let proxy = match pre.instantiate_async(&mut store).await {
+                    Ok(proxy) => proxy,
+                    Err(e) => return TaskEnd::InstantiateFailed(e),
+                };
+                match proxy
+                    .wasi_http_incoming_handler()
+                    .call_handle(&mut store, req, out)
+                    .await
+                {
+                    Ok(()) => TaskEnd::Finished,
+                    Err(e) => TaskEnd::Failed(e),
+                }
+            };
+            let end = tokio::time::timeout_at(deadline, run)
+                .await
+                .unwrap_or(TaskEnd::TimedOut);
+            let hit_memory_limit = store.data().limiter.hit_limit();
+            let peak_memory = store.data().limiter.peak();
+            drop(store);
+            let status = status.load(Ordering::Relaxed);
+            let outcome = executor.finish(
+                &task_context,
+                end,
+                Usage {
+                    hit_memory_limit,
+                    peak_memory,
+                    status,
+                    started,
+                    cold,
+                },
+                &output,
+            );
+            (outcome, status)
+        });
+
+        match receiver.await {
+            Ok(Ok(response)) => response.map(|body| body.map_err(Into::into).boxed_unsync()),
+            Ok(Err(code)) => {
+                tracing::warn!(
+                    invocation = context.invocation_id,
+                    component = %self.component.name,
+                    error = ?code,
+                    "guest answered with an error code instead of a response"
+                );
+                text_response(
+                    http::StatusCode::INTERNAL_SERVER_ERROR,
+                    format!(
+                        "guest error: {code:?} (invocation {})\n",
+                        context.invocation_id
+                    ),
+                )
+            }
+            // The guest never set a response: the task's outcome says why.
+            Err(_) => {
+                let outcome = match task.await {
+                    Ok((outcome, _)) => outcome,
+                    Err(_) => Outcome::Trap,
+                };
+                let outcome = if outcome == Outcome::Ok {
+                    Outcome::NoResponse
+                } else {
+                    outcome
+                };
+                fault_response(outcome, context.invocation_id)
+            }
+        }
+    }
+
+    /// Classifies and logs how the invocation ended; returns the outcome.
+    fn finish(
+        &self,
+        context: &RequestContext,
+        end: TaskEnd,
+        usage: Usage,
+        output: &CapturedOutput,
+    ) -> Outcome {
+        let Usage {
+            hit_memory_limit,
+            peak_memory,
+            status,
+            started,
+            cold,
+        } = usage;
+        let elapsed_us = started.elapsed().as_micros() as u64;
+        let (outcome, error) = match end {
+            TaskEnd::Finished if status == 0 => (Outcome::NoResponse, None),
+            TaskEnd::Finished => (Outcome::Ok, None),
+            TaskEnd::TimedOut => (Outcome::Timeout, None),
+            TaskEnd::InstantiateFailed(e) if e.is::<wasmtime::PoolConcurrencyLimitError>() => {
+                (Outcome::Overloaded, Some(e))
+            }
+            TaskEnd::InstantiateFailed(e) if hit_memory_limit => (Outcome::MemoryLimit, Some(e)),
+            TaskEnd::InstantiateFailed(e) => (Outcome::InstantiateFailed, Some(e)),
+            TaskEnd::Failed(e) if hit_memory_limit => (Outcome::MemoryLimit, Some(e)),
+            TaskEnd::Failed(e) => (Outcome::Trap, Some(e)),
+        };
+        log_guest_output(context, &self.component.name, output);
+        let component = &*self.component.name;
+        let route = &*context.route;
+        match (&outcome, error) {
+            (Outcome::Ok, _) => tracing::debug!(
+                invocation = context.invocation_id,
+                component,
+                route,
+                status,
+                elapsed_us,
+                peak_memory,
+                cold_start = cold,
+                outcome = outcome.as_str(),
+                "invocation finished"
+            ),
+            (_, Some(error)) => {
+                let backtrace = error
+                    .downcast_ref::<wasmtime::WasmBacktrace>()
+                    .map(|bt| bt.to_string())
+                    .unwrap_or_default();
+                let message = match error.downcast_ref::<wasmtime::Trap>() {
+                    Some(trap) => trap.to_string(),
+                    None => format!("{:#}", error.root_cause()),
+                };
+                tracing::error!(
+                    invocation = context.invocation_id, component, route, status,
+                    elapsed_us, peak_memory, cold_start = cold, outcome = outcome.as_str(),
+                    error = %message, backtrace = %backtrace,
+                    "invocation failed"
+                );
+            }
+            (_, None) => tracing::warn!(
+                invocation = context.invocation_id,
+                component,
+                route,
+                status,
+                elapsed_us,
+                peak_memory,
+                cold_start = cold,
+                outcome = outcome.as_str(),
+                timeout_ms = self.component.limits.timeout.as_millis() as u64,
+                "invocation failed"
+            ),
+        }
+        outcome
+    }
+
+    fn answer_fault(
+        &self,
+        context: &RequestContext,
+        outcome: Outcome,
+        detail: &str,
+    ) -> http::Response<ResponseBody> {
+        tracing::warn!(
+            invocation = context.invocation_id,
+            component = %self.component.name,
+            route = %context.route,
+            outcome = outcome.as_str(),
+            detail,
+            "request not run"
+        );
+        fault_response(outcome, context.invocation_id)
+    }
+}
+
+impl Executor for HttpExecutor {
+    fn handle(
+        self: Arc<Self>,
+        request: http::Request<hyper::body::Incoming>,
+        context: RequestContext,
+    ) -> ResponseFuture {
+        Box::pin(self.serve(request, context))
+    }
+}
+
+/// The short body a client gets when the guest produced no response; the invocation id lets
+/// an operator find the matching log line.
+fn fault_response(outcome: Outcome, invocation_id: u64) -> http::Response<ResponseBody> {
+    let what = match outcome {
+        Outcome::Trap => "the guest trapped",
+        Outcome::Timeout => "the guest did not answer in time",
+        Outcome::MemoryLimit => "the guest exceeded its memory limit",
+        Outcome::NoResponse => "the guest returned without a response",
+        Outcome::Overloaded => "all instances are busy, try again later",
+        Outcome::InstantiateFailed => "the guest could not be started",
+        Outcome::Ok => "ok",
+    };
+    let mut response = text_response(
+        outcome.status(),
+        format!("{what} (invocation {invocation_id})\n"),
+    );
+    if outcome == Outcome::Overloaded {
+        response.headers_mut().insert(
+            http::header::RETRY_AFTER,
+            http::HeaderValue::from_static("1"),
+        );
+    }
+    response
+}
+
+fn log_guest_output(context: &RequestContext, component: &str, output: &CapturedOutput) {
+    for (stream, pipe) in [("stdout", &output.stdout), ("stderr", &output.stderr)] {
+        let contents = pipe.contents();
+        if contents.is_empty() {
+            continue;
+        }
+        for line in String::from_utf8_lossy(&contents).lines() {
+            if line.trim().is_empty() {
+                continue;
+            }
+            tracing::info!(
+                target: "wasmgate::guest",
+                invocation = context.invocation_id,
+                component,
+                stream,
+                "{line}"
+            );
+        }
+    }
+}

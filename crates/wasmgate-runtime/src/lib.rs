@@ -1,0 +1,33 @@
+//! The Wasmgate runtime: one wasmtime engine per process, compiled components (cached on disk),
+//! and the executors that turn an HTTP request into a guest invocation.
+//!
+//! The runtime knows nothing of listeners or routing. The server hands it a request for a named
+//! component through the [`Executor`] trait and gets a response back; every fault inside the
+//! guest (trap, timeout, memory limit, no response) becomes a 5xx for that request alone.
+//!
+//! ```no_run
+//! # async fn demo() -> anyhow::Result<()> {
+//! use wasmgate_runtime::{Runtime, RuntimeOptions};
+//! let manifest = wasmgate_manifest::Manifest::load("wasmgate.toml")?;
+//! let runtime = Runtime::load(&manifest, &RuntimeOptions::default())?;
+//! let executor = runtime.executor("api").expect("component exists");
+//! # Ok(()) }
+//! ```
+
+mod cache;
+mod engine;
+mod error;
+mod executor;
+mod host;
+mod http_executor;
+mod limiter;
+mod loader;
+mod outcome;
+mod runtime;
+
+pub use cache::{default_cache_dir, CacheStatus, CompileCache};
+pub use engine::{EngineSettings, EpochTicker};
+pub use error::LoadError;
+pub use executor::{text_response, Executor, RequestContext, ResponseBody, ResponseFuture, Scheme};
+pub use outcome::Outcome;
+pub use runtime::{LoadedComponent, Runtime, RuntimeOptions};

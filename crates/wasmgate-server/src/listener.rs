@@ -1,0 +1,112 @@
+//! Accepting connections and serving them until shutdown.
+//!
+//! Each accepted connection gets its own task and is served by hyper-util's auto builder, which
+//! speaks HTTP/1.1 (keep-alive) or HTTP/2 (detected from the client preface, so h2c with prior
+//! knowledge works). On shutdown the listener closes at once, idle keep-alive connections are
+//! closed, in-flight requests finish (up to a grace period), and then `run` returns.
+
+use crate::router::Router;
+use crate::service::Dispatcher;
+use crate::shutdown::Shutdown;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use wasmgate_runtime::{Executor, Scheme};
+
+#[derive(Debug, Clone)]
+pub struct ServerOptions {
+    /// How long in-flight requests may run after shutdown begins.
+    pub shutdown_grace: Duration,
+    /// Time a client has to send a request's headers (slow-client protection).
+    pub header_read_timeout: Duration,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        ServerOptions {
+            shutdown_grace: Duration::from_secs(30),
+            header_read_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+pub struct Server {
+    listener: TcpListener,
+    dispatcher: Arc<Dispatcher>,
+    options: ServerOptions,
+}
+
+impl Server {
+    pub async fn bind(
+        addr: SocketAddr,
+        router: Router<Arc<dyn Executor>>,
+        options: ServerOptions,
+    ) -> std::io::Result<Server> {
+        let listener = TcpListener::bind(addr).await?;
+        Ok(Server {
+            listener,
+            dispatcher: Arc::new(Dispatcher::new(router, Scheme::Http)),
+            options,
+        })
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until `shutdown` triggers, then drains. Returns once every connection is closed
+    /// or the grace period is over.
+    pub async fn run(self, shutdown: Shutdown) {
+        let mut builder = auto::Builder::new(TokioExecutor::new());
+        builder
+            .http1()
+            .timer(TokioTimer::new())
+            .header_read_timeout(self.options.header_read_timeout)
+            .keep_alive(true);
+        builder.http2().timer(TokioTimer::new());
+        let graceful = GracefulShutdown::new();
+
+        loop {
+            let (stream, remote_addr) = tokio::select! {
+                accepted = self.listener.accept() => match accepted {
+                    Ok(accepted) => accepted,
+                    Err(e) => {
+                        // Typically EMFILE: back off instead of spinning, keep serving.
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                },
+                () = shutdown.triggered() => break,
+            };
+            // Responses are written in one go; Nagle would only delay them.
+            let _ = stream.set_nodelay(true);
+            let service = self.dispatcher.service(remote_addr);
+            let connection = builder.serve_connection(TokioIo::new(stream), service);
+            let connection = graceful.watch(connection.into_owned());
+            tokio::spawn(async move {
+                if let Err(e) = connection.await {
+                    tracing::debug!(%remote_addr, error = %e, "connection ended with an error");
+                }
+            });
+        }
+
+        drop(self.listener);
+        let open = graceful.count();
+        tracing::info!(
+            open_connections = open,
+            "shutting down: no longer accepting"
+        );
+        match tokio::time::timeout(self.options.shutdown_grace, graceful.shutdown()).await {
+            Ok(()) => tracing::info!("all connections drained"),
+            Err(_) => tracing::warn!(
+                grace_s = self.options.shutdown_grace.as_secs(),
+                "grace period over; dropping remaining connections"
+            ),
+        }
+    }
+}

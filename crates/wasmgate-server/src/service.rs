@@ -1,0 +1,81 @@
+//! One request's way from hyper to an executor: find the route, assign an invocation id, call.
+
+use crate::router::Router;
+use hyper::body::Incoming;
+use hyper::service::Service;
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use wasmgate_runtime::{text_response, Executor, RequestContext, ResponseBody, Scheme};
+
+pub struct Dispatcher {
+    router: Router<Arc<dyn Executor>>,
+    scheme: Scheme,
+    next_invocation: AtomicU64,
+}
+
+impl Dispatcher {
+    pub fn new(router: Router<Arc<dyn Executor>>, scheme: Scheme) -> Dispatcher {
+        Dispatcher {
+            router,
+            scheme,
+            next_invocation: AtomicU64::new(1),
+        }
+    }
+
+    pub fn service(self: &Arc<Self>, remote_addr: SocketAddr) -> ConnectionService {
+        ConnectionService {
+            dispatcher: self.clone(),
+            remote_addr,
+        }
+    }
+
+    fn dispatch(
+        &self,
+        request: http::Request<Incoming>,
+        remote_addr: SocketAddr,
+    ) -> ResponseFuture {
+        // HTTP/2 carries the host in the URI's authority, HTTP/1.1 in the Host header.
+        let host = request.uri().authority().map(|a| a.as_str()).or_else(|| {
+            request
+                .headers()
+                .get(http::header::HOST)
+                .and_then(|h| h.to_str().ok())
+        });
+        let Some(route) = self.router.route(host, request.uri().path()) else {
+            let body = format!("no route for {}\n", request.uri().path());
+            return Box::pin(async move { Ok(text_response(http::StatusCode::NOT_FOUND, body)) });
+        };
+        let context = RequestContext {
+            route: route.pattern.clone(),
+            scheme: self.scheme,
+            remote_addr,
+            invocation_id: self.next_invocation.fetch_add(1, Ordering::Relaxed),
+        };
+        let response = route.target.clone().handle(request, context);
+        Box::pin(async move { Ok(response.await) })
+    }
+}
+
+type ResponseFuture =
+    Pin<Box<dyn Future<Output = Result<http::Response<ResponseBody>, Infallible>> + Send>>;
+
+/// The hyper service for one connection: it knows the peer's address.
+#[derive(Clone)]
+pub struct ConnectionService {
+    dispatcher: Arc<Dispatcher>,
+    remote_addr: SocketAddr,
+}
+
+impl Service<http::Request<Incoming>> for ConnectionService {
+    type Response = http::Response<ResponseBody>;
+    type Error = Infallible;
+    type Future = ResponseFuture;
+
+    fn call(&self, request: http::Request<Incoming>) -> Self::Future {
+        self.dispatcher.dispatch(request, self.remote_addr)
+    }
+}

@@ -1,0 +1,88 @@
+//! Command-line interface definition.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// Wasmgate serves WebAssembly microservices: wasi:http components, each request in a fresh,
+/// sandboxed instance.
+#[derive(Debug, Parser)]
+#[command(name = "wasmgate", version, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve an app described by a manifest (wasmgate.toml).
+    ///
+    /// Loads and compiles every component (compiled code is cached on disk), prints where it
+    /// listens and which routes it serves, and serves HTTP/1.1 and HTTP/2 (h2c) until SIGINT or
+    /// SIGTERM; then it stops accepting, lets in-flight requests finish and exits 0.
+    Up(UpArgs),
+
+    /// Describe a WebAssembly file: module or component, sections, imports, exports and, for a
+    /// component, its WIT world.
+    Inspect(InspectArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    /// The manifest, or a directory containing wasmgate.toml.
+    #[arg(value_name = "DIR|FILE", default_value = ".")]
+    pub path: PathBuf,
+
+    /// Address to listen on (use port 0 for any free port).
+    #[arg(
+        long,
+        value_name = "ADDR",
+        default_value = "127.0.0.1:3000",
+        env = "WASMGATE_LISTEN"
+    )]
+    pub listen: SocketAddr,
+
+    /// Directory for compiled components [default: $XDG_CACHE_HOME/wasmgate or ~/.cache/wasmgate].
+    #[arg(
+        long,
+        value_name = "DIR",
+        env = "WASMGATE_CACHE_DIR",
+        conflicts_with = "no_cache"
+    )]
+    pub cache_dir: Option<PathBuf>,
+
+    /// Compile components in memory only; neither read nor write the cache.
+    #[arg(long)]
+    pub no_cache: bool,
+
+    /// How long in-flight requests may run after a shutdown signal.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    pub shutdown_grace: std::time::Duration,
+
+    /// Log format: JSON lines, human-readable text, or auto (text on a terminal, else JSON).
+    /// The level is set with RUST_LOG (default: info).
+    #[arg(long, value_enum, default_value_t = LogFormat::Auto, env = "WASMGATE_LOG_FORMAT")]
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// The .wasm file to describe.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+
+    /// Also print the component's complete WIT (every interface and type).
+    #[arg(long)]
+    pub wit: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Auto,
+    Json,
+    Text,
+}
+
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    wasmgate_manifest::parse_duration(text)
+}

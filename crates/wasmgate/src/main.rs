@@ -1,0 +1,27 @@
+//! The `wasmgate` binary: command-line parsing and wiring only. Each subcommand lives in its
+//! own module; the work is done by the library crates.
+
+mod cli;
+mod inspect_cmd;
+mod logging;
+mod up;
+
+use clap::Parser;
+
+fn main() -> std::process::ExitCode {
+    let cli = cli::Cli::parse();
+    let result = match cli.command {
+        cli::Command::Up(args) => {
+            logging::init(args.log_format);
+            up::run(args)
+        }
+        cli::Command::Inspect(args) => inspect_cmd::run(args),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,164 @@
+//! `wasmgate up`: load the manifest, load the components, serve until a stop signal.
+
+use crate::cli::UpArgs;
+use anyhow::Context;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use wasmgate_manifest::{Manifest, MANIFEST_FILE_NAME};
+use wasmgate_runtime::{CacheStatus, Executor, Runtime, RuntimeOptions};
+use wasmgate_server::{RouteTarget, Router, Server, ServerOptions, Shutdown};
+
+pub fn run(args: UpArgs) -> anyhow::Result<()> {
+    let manifest_path = manifest_path(&args.path);
+    let manifest = Manifest::load(&manifest_path)?;
+    let options = RuntimeOptions {
+        cache_dir: if args.no_cache {
+            None
+        } else {
+            args.cache_dir
+                .clone()
+                .or_else(wasmgate_runtime::default_cache_dir)
+        },
+    };
+    let runtime = Runtime::load(&manifest, &options)?;
+    let router = build_router(&manifest, &runtime)?;
+
+    let tokio = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("wasmgate-worker")
+        .build()
+        .context("cannot start the async runtime")?;
+    tokio.block_on(serve(args, manifest, runtime, router))
+}
+
+async fn serve(
+    args: UpArgs,
+    manifest: Manifest,
+    runtime: Runtime,
+    router: Router<Arc<dyn Executor>>,
+) -> anyhow::Result<()> {
+    let routes: Vec<(String, String, Option<String>)> = manifest
+        .routes
+        .iter()
+        .map(|r| (r.path.to_string(), r.component.clone(), r.host.clone()))
+        .collect();
+    let options = ServerOptions {
+        shutdown_grace: args.shutdown_grace,
+        ..ServerOptions::default()
+    };
+    let server = Server::bind(args.listen, router, options)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let addr = server.local_addr()?;
+    print_banner(&manifest, &runtime, &routes, addr);
+    tracing::info!(app = %manifest.app.name, %addr, "serving");
+
+    let shutdown = Shutdown::new();
+    tokio::spawn(watch_signals(shutdown.clone()));
+    server.run(shutdown).await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// First SIGINT/SIGTERM: graceful shutdown. A second one: exit at once.
+async fn watch_signals(shutdown: Shutdown) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut interrupt), Ok(mut terminate)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
+        tracing::error!("cannot install signal handlers; stop with SIGKILL");
+        return;
+    };
+    tokio::select! {
+        _ = interrupt.recv() => {},
+        _ = terminate.recv() => {},
+    }
+    tracing::info!("stop signal received; finishing in-flight requests (signal again to exit now)");
+    shutdown.trigger();
+    tokio::select! {
+        _ = interrupt.recv() => {},
+        _ = terminate.recv() => {},
+    }
+    tracing::warn!("second stop signal: exiting without draining");
+    std::process::exit(130);
+}
+
+fn manifest_path(path: &Path) -> PathBuf {
+    if path.is_dir() {
+        path.join(MANIFEST_FILE_NAME)
+    } else {
+        path.to_path_buf()
+    }
+}
+
+fn build_router(
+    manifest: &Manifest,
+    runtime: &Runtime,
+) -> anyhow::Result<Router<Arc<dyn Executor>>> {
+    let mut routes = Vec::with_capacity(manifest.routes.len());
+    for route in &manifest.routes {
+        let executor = runtime.executor(&route.component).with_context(|| {
+            format!(
+                "route {} names unknown component {}",
+                route.path, route.component
+            )
+        })?;
+        routes.push(RouteTarget {
+            host: route.host.clone(),
+            path: route.path.clone(),
+            pattern: route.path.to_string().into(),
+            component: route.component.clone(),
+            target: executor,
+        });
+    }
+    Ok(Router::new(routes))
+}
+
+/// What a person starting the server wants to see: where, what, and how the load went.
+fn print_banner(
+    manifest: &Manifest,
+    runtime: &Runtime,
+    routes: &[(String, String, Option<String>)],
+    addr: std::net::SocketAddr,
+) {
+    println!(
+        "Serving app \"{}\" on http://{addr} (HTTP/1.1 and HTTP/2)",
+        manifest.app.name
+    );
+    if routes.is_empty() {
+        println!("No routes: every request gets 404.");
+    } else {
+        println!("Routes:");
+        let width = routes
+            .iter()
+            .map(|(p, _, h)| p.len() + h.as_ref().map_or(0, |h| h.len()))
+            .max()
+            .unwrap_or(0);
+        for (path, component, host) in routes {
+            let shown = match host {
+                Some(host) => format!("{host}{path}"),
+                None => path.clone(),
+            };
+            println!("  {shown:<width$}  -> {component}");
+        }
+    }
+    println!("Components:");
+    for loaded in runtime.loaded() {
+        let cache = match &loaded.cache {
+            CacheStatus::Hit => "from cache".to_string(),
+            CacheStatus::Miss => "compiled, cached".to_string(),
+            CacheStatus::Rebuilt(_) => "compiled, cache entry was invalid and replaced".to_string(),
+            CacheStatus::Disabled => "compiled, cache off".to_string(),
+        };
+        println!(
+            "  {}  {} executor, {:.1} KiB, ready in {} ms ({cache})",
+            loaded.name,
+            loaded.executor,
+            loaded.size as f64 / 1024.0,
+            loaded.load_time.as_millis()
+        );
+    }
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+}

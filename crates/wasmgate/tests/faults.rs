@@ -1,0 +1,141 @@
+//! Misbehaving guests and clients: each fault answers its own request with a 5xx (or hyper's
+//! 4xx for malformed HTTP) and the server keeps serving everyone else.
+
+mod support;
+
+use std::time::{Duration, Instant};
+use support::{fixture_manifest, get, Client, Protocol, Server};
+
+const LIMITS: &str =
+    "[component.fixture.limits]\nmemory = \"32MiB\"\ntimeout = \"1s\"\nmax_concurrency = 16\n";
+
+#[tokio::test]
+async fn a_trap_is_a_500_with_the_backtrace_in_the_log() {
+    let server = Server::start(&fixture_manifest(LIMITS));
+    let reply = get(server.addr, "/trap").await;
+    assert_eq!(reply.status, 500);
+    assert!(reply.text().contains("trapped"), "{}", reply.text());
+    let line = server.wait_for_log(&["\"outcome\":\"trap\""], Duration::from_secs(5));
+    assert!(line.contains("wasm trap"), "trap message missing: {line}");
+    assert!(
+        line.contains("deliberately_trap"),
+        "symbolized backtrace missing: {line}"
+    );
+    // The guest's panic message went to its stderr, which is logged too.
+    server.wait_for_log(&["fixture trap requested"], Duration::from_secs(5));
+    assert_eq!(
+        get(server.addr, "/ok").await.status,
+        200,
+        "server must keep serving"
+    );
+}
+
+#[tokio::test]
+async fn an_endless_loop_times_out_with_504_without_starving_others() {
+    let server = Server::start(&fixture_manifest(LIMITS));
+    let addr = server.addr;
+    let started = Instant::now();
+    // More looping guests than this machine has cores: epoch yields must keep others served.
+    let loops: Vec<_> = (0..4)
+        .map(|_| tokio::spawn(async move { get(addr, "/loop").await }))
+        .collect();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let quick = Instant::now();
+    assert_eq!(get(addr, "/ok").await.status, 200);
+    assert!(
+        quick.elapsed() < Duration::from_millis(900),
+        "a looping guest starved others: {:?}",
+        quick.elapsed()
+    );
+    for task in loops {
+        let reply = task.await.unwrap();
+        assert_eq!(reply.status, 504, "{}", reply.text());
+    }
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed >= Duration::from_secs(1) && elapsed < Duration::from_secs(5),
+        "{elapsed:?}"
+    );
+    server.wait_for_log(&["\"outcome\":\"timeout\""], Duration::from_secs(5));
+    assert_eq!(get(addr, "/ok").await.status, 200);
+}
+
+#[tokio::test]
+async fn a_guest_waiting_on_the_host_also_times_out() {
+    let server = Server::start(&fixture_manifest(LIMITS));
+    let reply = get(server.addr, "/sleep/5000").await;
+    assert_eq!(reply.status, 504);
+    assert_eq!(get(server.addr, "/sleep/10").await.text(), "slept");
+}
+
+#[tokio::test]
+async fn hitting_the_memory_limit_is_a_500_logged_as_memory_limit() {
+    let server = Server::start(&fixture_manifest(LIMITS));
+    let reply = get(server.addr, "/hog").await;
+    assert_eq!(reply.status, 500);
+    assert!(reply.text().contains("memory limit"), "{}", reply.text());
+    server.wait_for_log(&["\"outcome\":\"memory_limit\""], Duration::from_secs(5));
+    assert_eq!(get(server.addr, "/ok").await.status, 200);
+}
+
+#[tokio::test]
+async fn a_guest_that_never_responds_is_a_500() {
+    let server = Server::start(&fixture_manifest(LIMITS));
+    let reply = get(server.addr, "/no-response").await;
+    assert_eq!(reply.status, 500);
+    assert!(
+        reply.text().contains("without a response"),
+        "{}",
+        reply.text()
+    );
+    assert_eq!(get(server.addr, "/ok").await.status, 200);
+}
+
+#[tokio::test]
+async fn faults_over_http2_only_fail_their_own_stream() {
+    let server = Server::start(&fixture_manifest(LIMITS));
+    let mut client = Client::connect(server.addr, Protocol::Http2).await;
+    assert_eq!(client.send("GET", "/trap", "").await.status, 500);
+    assert_eq!(client.send("GET", "/hog", "").await.status, 500);
+    assert_eq!(client.send("GET", "/ok", "").await.status, 200);
+}
+
+#[tokio::test]
+async fn malformed_http_gets_hyper_answer_and_no_crash() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = Server::start(&fixture_manifest(LIMITS));
+    for garbage in [
+        &b"THIS IS NOT HTTP\r\n\r\n"[..],
+        b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: nope\r\n\r\n",
+        b"GET /ok HTTP/1.1\r\nBad Header Without Colon\r\n\r\n",
+        b"\x00\x01\x02\x03\xff\xfe",
+    ] {
+        let mut stream = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+        stream.write_all(garbage).await.unwrap();
+        let mut reply = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut reply)).await;
+        let reply = String::from_utf8_lossy(&reply);
+        assert!(
+            reply.is_empty() || reply.starts_with("HTTP/1.1 4"),
+            "{reply}"
+        );
+    }
+    assert_eq!(get(server.addr, "/ok").await.status, 200);
+    assert!(
+        server.stderr().find("panicked").is_none(),
+        "{}",
+        server.stderr()
+    );
+}
+
+#[tokio::test]
+async fn a_client_that_disconnects_mid_request_does_not_hurt_others() {
+    let server = Server::start(&fixture_manifest(LIMITS));
+    for _ in 0..5 {
+        let addr = server.addr;
+        let task = tokio::spawn(async move { get(addr, "/sleep/300").await });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        task.abort();
+    }
+    assert_eq!(get(server.addr, "/ok").await.status, 200);
+}

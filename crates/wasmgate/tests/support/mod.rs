@@ -1,0 +1,318 @@
+//! Test support: build the guest fixtures once, start the real `wasmgate` binary on a free
+//! loopback port, and talk HTTP/1.1 or HTTP/2 to it over TCP.
+
+#![allow(dead_code)]
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
+}
+
+/// Builds the wasm guests (once per test binary; cargo makes concurrent builds safe) and
+/// returns the path of the fixture component.
+pub fn fixture_wasm() -> PathBuf {
+    static BUILT: OnceLock<()> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let status = Command::new("bash")
+            .arg(repo_root().join("scripts/build-guests.sh"))
+            .stdout(Stdio::null())
+            .status()
+            .expect("run scripts/build-guests.sh");
+        assert!(status.success(), "building the guest fixtures failed");
+    });
+    let path = repo_root().join("tests/fixtures/guest/target/wasm32-wasip2/release/fixture.wasm");
+    assert!(path.exists(), "{} missing after build", path.display());
+    path
+}
+
+pub fn hello_wasm() -> PathBuf {
+    fixture_wasm();
+    repo_root().join("examples/hello/target/wasm32-wasip2/release/hello.wasm")
+}
+
+/// A manifest with one fixture component named `fixture`, routed at `/...`, plus `extra`
+/// appended verbatim (more routes, limits...).
+pub fn fixture_manifest(extra: &str) -> String {
+    format!(
+        "[app]\nname = \"test\"\n\n[[route]]\npath = \"/...\"\ncomponent = \"fixture\"\n\n\
+         [component.fixture]\nsource = {:?}\n{extra}",
+        fixture_wasm().display().to_string()
+    )
+}
+
+/// A running `wasmgate up`, killed on drop.
+pub struct Server {
+    pub child: Child,
+    pub addr: SocketAddr,
+    pub dir: tempfile::TempDir,
+    pub stdout: Arc<Mutex<String>>,
+    pub stderr: Arc<Mutex<String>>,
+}
+
+pub fn wasmgate() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_wasmgate"))
+}
+
+impl Server {
+    /// Writes `manifest` into a fresh directory and serves it.
+    /// Compiled components go to a cache shared by the whole test run, so each test does not
+    /// recompile the fixture; tests about caching use [`Server::start_in`] instead.
+    pub fn start(manifest: &str) -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        let shared = repo_root().join("target/wasmgate-test-cache");
+        Server::start_in(dir, manifest, &["--cache-dir", shared.to_str().unwrap()])
+    }
+
+    /// Serves `manifest` from `dir`; compiled components are cached in `dir/cache` unless
+    /// `extra_args` choose otherwise.
+    pub fn start_in(dir: tempfile::TempDir, manifest: &str, extra_args: &[&str]) -> Server {
+        std::fs::write(dir.path().join("wasmgate.toml"), manifest).unwrap();
+        let mut command = wasmgate();
+        command
+            .arg("up")
+            .arg(dir.path())
+            .args(["--listen", "127.0.0.1:0", "--log-format", "json"]);
+        if !extra_args
+            .iter()
+            .any(|a| *a == "--cache-dir" || *a == "--no-cache")
+        {
+            command.arg("--cache-dir").arg(dir.path().join("cache"));
+        }
+        let mut child = command
+            .args(extra_args)
+            .env("RUST_LOG", "info,wasmgate_runtime=debug")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start wasmgate");
+        let stdout = collect(child.stdout.take().unwrap());
+        let stderr = collect(child.stderr.take().unwrap());
+        let started = Instant::now();
+        let addr = loop {
+            if let Some(addr) = listening_addr(&stdout.lock().unwrap()) {
+                break addr;
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!(
+                    "wasmgate exited early ({status}):\nstdout:\n{}\nstderr:\n{}",
+                    stdout.lock().unwrap(),
+                    stderr.lock().unwrap()
+                );
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "wasmgate did not start in 60 s"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        Server {
+            child,
+            addr,
+            dir,
+            stdout,
+            stderr,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    pub fn stdout(&self) -> String {
+        self.stdout.lock().unwrap().clone()
+    }
+
+    /// Waits up to `timeout` for a log line containing every one of `needles`.
+    pub fn wait_for_log(&self, needles: &[&str], timeout: Duration) -> String {
+        let started = Instant::now();
+        loop {
+            let logs = self.stderr();
+            if let Some(line) = logs.lines().find(|l| needles.iter().all(|n| l.contains(n))) {
+                return line.to_string();
+            }
+            assert!(
+                started.elapsed() < timeout,
+                "no log line with {needles:?} within {timeout:?}; logs:\n{logs}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Sends SIGTERM.
+    pub fn terminate(&self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// Waits for the process to exit (bounded) and returns its exit code.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<i32> {
+        let started = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.code();
+            }
+            assert!(
+                started.elapsed() < timeout,
+                "wasmgate did not exit within {timeout:?}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn collect(stream: impl std::io::Read + Send + 'static) -> Arc<Mutex<String>> {
+    let buffer = Arc::new(Mutex::new(String::new()));
+    let sink = buffer.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stream).lines() {
+            let Ok(line) = line else { break };
+            let mut sink = sink.lock().unwrap();
+            sink.push_str(&line);
+            sink.push('\n');
+        }
+    });
+    buffer
+}
+
+fn listening_addr(stdout: &str) -> Option<SocketAddr> {
+    let rest = stdout.split(" on http://").nth(1)?;
+    rest.split_whitespace().next()?.parse().ok()
+}
+
+/// Runs `wasmgate` with `args` to completion (bounded by the command itself) and returns
+/// (exit code, stdout, stderr).
+pub fn run_wasmgate(args: &[&str]) -> (i32, String, String) {
+    let output = wasmgate().args(args).output().expect("run wasmgate");
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: http::HeaderMap,
+    pub body: Bytes,
+    pub version: http::Version,
+}
+
+impl Reply {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Protocol {
+    Http1,
+    Http2,
+}
+
+/// An HTTP connection to the server, reusable for several requests (keep-alive / streams).
+pub enum Client {
+    Http1(hyper::client::conn::http1::SendRequest<Full<Bytes>>),
+    Http2(hyper::client::conn::http2::SendRequest<Full<Bytes>>),
+}
+
+impl Client {
+    pub async fn connect(addr: SocketAddr, protocol: Protocol) -> Client {
+        let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let io = TokioIo::new(stream);
+        match protocol {
+            Protocol::Http1 => {
+                let (sender, connection) = hyper::client::conn::http1::handshake(io).await.unwrap();
+                tokio::spawn(connection);
+                Client::Http1(sender)
+            }
+            Protocol::Http2 => {
+                let (sender, connection) =
+                    hyper::client::conn::http2::handshake(TokioExecutor::new(), io)
+                        .await
+                        .unwrap();
+                tokio::spawn(connection);
+                Client::Http2(sender)
+            }
+        }
+    }
+
+    pub async fn send(&mut self, method: &str, path: &str, body: impl Into<Bytes>) -> Reply {
+        self.try_send(method, path, body)
+            .await
+            .expect("request failed")
+    }
+
+    pub async fn try_send(
+        &mut self,
+        method: &str,
+        path: &str,
+        body: impl Into<Bytes>,
+    ) -> Result<Reply, hyper::Error> {
+        let http2 = matches!(self, Client::Http2(_));
+        let uri = if http2 {
+            format!("http://localhost{path}")
+        } else {
+            path.to_string()
+        };
+        let mut builder = http::Request::builder().method(method).uri(uri);
+        if !http2 {
+            builder = builder.header(http::header::HOST, "localhost");
+        }
+        let request = builder.body(Full::new(body.into())).unwrap();
+        let response = match self {
+            Client::Http1(sender) => {
+                sender.ready().await?;
+                sender.send_request(request).await?
+            }
+            Client::Http2(sender) => {
+                sender.ready().await?;
+                sender.send_request(request).await?
+            }
+        };
+        let status = response.status().as_u16();
+        let version = response.version();
+        let headers = response.headers().clone();
+        let body = response.into_body().collect().await?.to_bytes();
+        Ok(Reply {
+            status,
+            headers,
+            body,
+            version,
+        })
+    }
+}
+
+/// One request on a fresh HTTP/1.1 connection.
+pub async fn get(addr: SocketAddr, path: &str) -> Reply {
+    Client::connect(addr, Protocol::Http1)
+        .await
+        .send("GET", path, Bytes::new())
+        .await
+}

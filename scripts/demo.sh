@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Builds everything (the wasmgate binary and the example guests) and serves the demo app,
+# examples/hello, on http://127.0.0.1:3000 until Ctrl-C. Works on a fresh machine with rustup.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+rustup target add wasm32-wasip2 >/dev/null
+scripts/build-guests.sh
+cargo build --release -p wasmgate
+exec target/release/wasmgate up examples/hello "$@"

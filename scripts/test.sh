@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Installs what the tests need and runs the whole test suite: unit tests of every crate and
+# black-box tests that start the real binary and talk HTTP to it. Works on a fresh machine.
+#
+# Tests run with the release profile: the black-box tests compile guests with Cranelift, which
+# is many times slower in a debug build, and the demo needs the release build anyway, so one
+# build serves both.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+rustup target add wasm32-wasip2 wasm32-wasip1 >/dev/null
+rustup component add clippy rustfmt >/dev/null 2>&1 || true
+scripts/build-guests.sh
+
+cargo fmt --all -- --check
+cargo clippy --release --workspace --all-targets -- -D warnings
+cargo test --release --workspace "$@"
