@@ -3,6 +3,7 @@
 #
 #   examples/hello        -> examples/hello/target/wasm32-wasip2/release/hello.wasm
 #   tests/fixtures/guest  -> tests/fixtures/guest/target/wasm32-wasip2/release/fixture.wasm
+#   tests/fixtures/wasi-0.2.0 -> tests/fixtures/wasi-0.2.0/target/wasm32-wasip2/release/wasi020.wasm
 #
 # Each guest is its own cargo package (own Cargo.lock, own target/), built for
 # wasm32-wasip2, which makes rustc emit a component directly. Safe to run from any
@@ -33,6 +34,7 @@ fi
 GUESTS=(
     "examples/hello:hello"
     "tests/fixtures/guest:fixture"
+    "tests/fixtures/wasi-0.2.0:wasi020"
 )
 
 outputs=()

@@ -50,9 +50,11 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
         "MiB" => 1 << 20,
         "GB" => 1_000_000_000,
         "GiB" => 1 << 30,
-        other => return Err(format!(
+        other => {
+            return Err(format!(
             "invalid size {text:?}: unknown unit {other:?} (units: B, KB, KiB, MB, MiB, GB, GiB)"
-        )),
+        ))
+        }
     };
     value
         .checked_mul(multiplier)

@@ -8,12 +8,14 @@ pub fn run(args: InspectArgs) -> anyhow::Result<()> {
         .with_context(|| format!("cannot read {}", args.file.display()))?;
     let report =
         wasmgate_inspect::inspect(&bytes).with_context(|| format!("{}", args.file.display()))?;
-    print!("{report}");
+    let mut text = report.to_string();
     if args.wit {
         match report.wit_text() {
-            Some(wit) => println!("\nWIT:\n{wit}"),
-            None => println!("\n(no WIT: not a component, or its world could not be decoded)"),
+            Some(wit) => text.push_str(&format!("\nWIT:\n{wit}\n")),
+            None => {
+                text.push_str("\n(no WIT: not a component, or its world could not be decoded)\n")
+            }
         }
     }
-    Ok(())
+    crate::output::print_stdout(&text).context("cannot write to stdout")
 }

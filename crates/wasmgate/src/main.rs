@@ -4,6 +4,7 @@
 mod cli;
 mod inspect_cmd;
 mod logging;
+mod output;
 mod up;
 
 use clap::Parser;

@@ -122,36 +122,39 @@ fn print_banner(
     routes: &[(String, String, Option<String>)],
     addr: std::net::SocketAddr,
 ) {
-    println!(
+    use std::fmt::Write;
+    let mut text = String::new();
+    let _ = writeln!(
+        text,
         "Serving app \"{}\" on http://{addr} (HTTP/1.1 and HTTP/2)",
         manifest.app.name
     );
     if routes.is_empty() {
-        println!("No routes: every request gets 404.");
+        text.push_str("No routes: every request gets 404.\n");
     } else {
-        println!("Routes:");
-        let width = routes
+        text.push_str("Routes:\n");
+        let shown: Vec<(String, &str)> = routes
             .iter()
-            .map(|(p, _, h)| p.len() + h.as_ref().map_or(0, |h| h.len()))
-            .max()
-            .unwrap_or(0);
-        for (path, component, host) in routes {
-            let shown = match host {
-                Some(host) => format!("{host}{path}"),
-                None => path.clone(),
-            };
-            println!("  {shown:<width$}  -> {component}");
+            .map(|(path, component, host)| match host {
+                Some(host) => (format!("{host}{path}"), component.as_str()),
+                None => (path.clone(), component.as_str()),
+            })
+            .collect();
+        let width = shown.iter().map(|(s, _)| s.len()).max().unwrap_or(0);
+        for (route, component) in shown {
+            let _ = writeln!(text, "  {route:<width$}  -> {component}");
         }
     }
-    println!("Components:");
+    text.push_str("Components:\n");
     for loaded in runtime.loaded() {
         let cache = match &loaded.cache {
-            CacheStatus::Hit => "from cache".to_string(),
-            CacheStatus::Miss => "compiled, cached".to_string(),
-            CacheStatus::Rebuilt(_) => "compiled, cache entry was invalid and replaced".to_string(),
-            CacheStatus::Disabled => "compiled, cache off".to_string(),
+            CacheStatus::Hit => "from cache",
+            CacheStatus::Miss => "compiled, cached",
+            CacheStatus::Rebuilt(_) => "compiled, cache entry was invalid and replaced",
+            CacheStatus::Disabled => "compiled, cache off",
         };
-        println!(
+        let _ = writeln!(
+            text,
             "  {}  {} executor, {:.1} KiB, ready in {} ms ({cache})",
             loaded.name,
             loaded.executor,
@@ -159,6 +162,6 @@ fn print_banner(
             loaded.load_time.as_millis()
         );
     }
-    use std::io::Write;
-    let _ = std::io::stdout().flush();
+    // A closed stdout (e.g. piped into `head`) must not stop the server.
+    let _ = crate::output::print_stdout(&text);
 }

@@ -248,3 +248,20 @@ fn inspect_names_the_byte_offset_of_invalid_input() {
     assert!(stderr.contains("offset"), "{stderr}");
     assert!(stderr.contains("broken.wasm"), "{stderr}");
 }
+
+#[test]
+fn inspect_into_a_closed_pipe_exits_cleanly() {
+    let wasm = fixture_wasm();
+    let mut child = support::wasmgate()
+        .args(["inspect", "--wit", wasm.to_str().unwrap()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Close the read end before the report is written, as `| head -0` would.
+    drop(child.stdout.take());
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+}

@@ -281,6 +281,46 @@ async fn many_concurrent_requests_all_succeed() {
 }
 
 #[tokio::test]
+async fn serves_a_guest_built_against_an_older_wasi_0_2() {
+    let wasm = support::repo_root()
+        .join("tests/fixtures/wasi-0.2.0/target/wasm32-wasip2/release/wasi020.wasm");
+    fixture_wasm(); // builds every guest
+    let manifest = format!(
+        "[app]\nname = \"old\"\n[[route]]\npath = \"/...\"\ncomponent = \"old\"\n[component.old]\nsource = {:?}\n",
+        wasm.display().to_string()
+    );
+    let server = Server::start(&manifest);
+    for protocol in [Protocol::Http1, Protocol::Http2] {
+        let reply = Client::connect(server.addr, protocol)
+            .await
+            .send("GET", "/", "")
+            .await;
+        assert_eq!(
+            (reply.status, reply.text().as_str()),
+            (200, "hello from wasi 0.2.0")
+        );
+    }
+}
+
+#[tokio::test]
+async fn outbound_http_is_denied_without_a_grant() {
+    // A real listener the guest would reach if the request were let through.
+    let target = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    target.set_nonblocking(true).unwrap();
+    let port = target.local_addr().unwrap().port();
+    let server = Server::start(&fixture_manifest(""));
+    let reply = get(server.addr, &format!("/fetch/{port}")).await;
+    assert_eq!(reply.status, 502, "{}", reply.text());
+    assert!(
+        reply.text().contains("HttpRequestDenied"),
+        "{}",
+        reply.text()
+    );
+    assert!(target.accept().is_err(), "the guest reached the network");
+    assert_eq!(get(server.addr, "/ok").await.status, 200);
+}
+
+#[tokio::test]
 async fn prints_where_it_listens_and_the_routes() {
     let server = Server::start(&fixture_manifest(""));
     let stdout = server.stdout();
