@@ -4,8 +4,16 @@ use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
-    #[error("cannot configure the wasmtime engine: {0:#}")]
+    #[error("cannot configure the wasmtime engine")]
     Engine(#[source] wasmtime::Error),
+
+    /// The instance pool could not reserve its virtual address space.
+    #[error(
+        "cannot reserve the instance pool ({instances} instances, sized from the sum of every \
+         component's limits.max_concurrency): {message}; lower max_concurrency, or allow more \
+         virtual memory (ulimit -v, vm.overcommit_memory)"
+    )]
+    Pool { instances: u32, message: String },
 
     #[error("component `{component}`: cannot read {}: {source}", path.display())]
     Read {

@@ -50,7 +50,17 @@ impl Runtime {
     /// component that cannot be served, naming it.
     pub fn load(manifest: &Manifest, options: &RuntimeOptions) -> Result<Runtime, LoadError> {
         let settings = EngineSettings::from_manifest(manifest);
-        let engine = settings.build_engine().map_err(LoadError::Engine)?;
+        let engine = settings.build_engine().map_err(|e| {
+            let message = format!("{e:#}");
+            if message.contains("pool") {
+                LoadError::Pool {
+                    instances: settings.instances,
+                    message,
+                }
+            } else {
+                LoadError::Engine(e)
+            }
+        })?;
         let ticker = EpochTicker::start(&engine).map_err(|e| LoadError::Engine(e.into()))?;
         let cache = CompileCache::new(options.cache_dir.clone());
         let linker = http_linker(&engine).map_err(LoadError::Engine)?;

@@ -7,7 +7,15 @@ use std::path::PathBuf;
 /// Wasmgate serves WebAssembly microservices: wasi:http components, each request in a fresh,
 /// sandboxed instance.
 #[derive(Debug, Parser)]
-#[command(name = "wasmgate", version, propagate_version = true)]
+#[command(
+    name = "wasmgate",
+    version,
+    propagate_version = true,
+    after_help = "Examples:\n  \
+        wasmgate up examples/hello                 serve DIR/wasmgate.toml on 127.0.0.1:3000\n  \
+        wasmgate up app.toml --listen 0.0.0.0:8080\n  \
+        wasmgate inspect app.wasm --wit            show a component's imports, exports and WIT"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
