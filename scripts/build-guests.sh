@@ -5,55 +5,107 @@
 #   tests/fixtures/guest  -> tests/fixtures/guest/target/wasm32-wasip2/release/fixture.wasm
 #   tests/fixtures/wasi-0.2.0 -> tests/fixtures/wasi-0.2.0/target/wasm32-wasip2/release/wasi020.wasm
 #
-# Each guest is its own cargo package (own Cargo.lock, own target/), built for
-# wasm32-wasip2, which makes rustc emit a component directly. Safe to run from any
-# directory and as often as you like: cargo rebuilds nothing when nothing changed.
+# and the WAGI (CGI-style WASI command module) guests:
 #
-# Extra arguments are passed to every `cargo build`, e.g. `--locked` or `--offline`.
+#   tests/fixtures/wagi   -> tests/fixtures/wagi/target/wasm32-wasip1/release/wagi-fixture.wasm
+#   examples/wagi-hello-rust -> examples/wagi-hello-rust/target/wasm32-wasip1/release/wagi-hello-rust.wasm
+#   examples/wagi-hello-c -> examples/wagi-hello-c/wagi-hello-c.wasm   (clang + wasi-libc)
+#
+# Each Rust guest is its own cargo package (own Cargo.lock, own target/). The wasi:http
+# guests are built for wasm32-wasip2, which makes rustc emit a component directly; the
+# WAGI guests for wasm32-wasip1, which gives a plain core module exporting `_start`.
+# Safe to run from any directory and as often as you like: nothing is rebuilt when
+# nothing changed.
+#
+# The C guest needs a C toolchain for wasm32-wasi: the Debian packages listed in
+# scripts/c-guest-packages.txt (one per line). Without it the C guest is skipped with a
+# message, unless REQUIRE_C_GUESTS=1 is set (or --require-c-guests is given), in which
+# case the script fails.
+#
+# The paths of all built guests are printed on stdout, one per line; messages go to stderr.
+# Other arguments are passed to every `cargo build`, e.g. `--locked` or `--offline`.
 set -euo pipefail
-
-TARGET=wasm32-wasip2
 
 # Work from the repository root, wherever the script was called from.
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT=$(pwd)
 
+REQUIRE_C_GUESTS=${REQUIRE_C_GUESTS:-0}
+cargo_args=()
+for arg in "$@"; do
+    if [[ $arg == --require-c-guests ]]; then
+        REQUIRE_C_GUESTS=1
+    else
+        cargo_args+=("$arg")
+    fi
+done
+
 # Adding an installed target is a quick no-op, but rustup still talks about it; only
-# ask rustup when the target is actually missing, so repeated runs stay quiet. (No
-# `grep -q`: exiting early could kill rustup with SIGPIPE, which pipefail would report.)
+# ask rustup when a target is actually missing, so repeated runs stay quiet. (The list
+# is read into a variable first: a `rustup ... | grep -q` pipe could kill rustup with
+# SIGPIPE, which pipefail would report.)
 # Without rustup (a distro toolchain) there is nothing to add; cargo then says whether
 # the target's standard library is there.
 if command -v rustup >/dev/null 2>&1; then
-    if ! rustup target list --installed | grep -x "$TARGET" >/dev/null; then
-        echo "Installing the rustup target $TARGET" >&2
-        rustup target add "$TARGET"
-    fi
+    installed=$(rustup target list --installed)
+    for target in wasm32-wasip2 wasm32-wasip1; do
+        if ! grep -x "$target" >/dev/null <<<"$installed"; then
+            echo "Installing the rustup target $target" >&2
+            rustup target add "$target"
+        fi
+    done
 fi
 
-# package directory : output file name (the package's library name)
+# target : package directory : output file name (the package's library or binary name)
 GUESTS=(
-    "examples/hello:hello"
-    "tests/fixtures/guest:fixture"
-    "tests/fixtures/wasi-0.2.0:wasi020"
+    "wasm32-wasip2:examples/hello:hello"
+    "wasm32-wasip2:tests/fixtures/guest:fixture"
+    "wasm32-wasip2:tests/fixtures/wasi-0.2.0:wasi020"
+    "wasm32-wasip1:tests/fixtures/wagi:wagi-fixture"
+    "wasm32-wasip1:examples/wagi-hello-rust:wagi-hello-rust"
 )
 
 outputs=()
 for guest in "${GUESTS[@]}"; do
-    dir=${guest%%:*}
-    name=${guest##*:}
+    IFS=: read -r target dir name <<<"$guest"
     # --target-dir pins the output next to the package even if CARGO_TARGET_DIR is set
     # in the environment: wasmgate.toml files and the tests refer to these paths.
+    # (`${arr[@]+...}` keeps `set -u` quiet about an empty array on old bash versions.)
     cargo build --release --quiet \
-        --target "$TARGET" \
+        --target "$target" \
         --manifest-path "$ROOT/$dir/Cargo.toml" \
         --target-dir "$ROOT/$dir/target" \
-        "$@"
-    wasm="$ROOT/$dir/target/$TARGET/release/$name.wasm"
+        ${cargo_args[@]+"${cargo_args[@]}"}
+    wasm="$ROOT/$dir/target/$target/release/$name.wasm"
     if [[ ! -f "$wasm" ]]; then
         echo "error: expected $wasm after building $dir" >&2
         exit 1
     fi
     outputs+=("$wasm")
 done
+
+# The C guest. build.sh --check compiles and links a tiny test program, which finds any
+# missing piece of the toolchain (clang, wasm-ld, wasi-libc, compiler-rt builtins).
+C_GUEST=examples/wagi-hello-c
+C_PACKAGES=$(paste -sd ' ' "$ROOT/scripts/c-guest-packages.txt")
+if check_errors=$("$ROOT/$C_GUEST/build.sh" --check 2>&1); then
+    "$ROOT/$C_GUEST/build.sh"
+    wasm="$ROOT/$C_GUEST/wagi-hello-c.wasm"
+    if [[ ! -f "$wasm" ]]; then
+        echo "error: expected $wasm after building $C_GUEST" >&2
+        exit 1
+    fi
+    outputs+=("$wasm")
+elif [[ $REQUIRE_C_GUESTS == 1 ]]; then
+    echo "$check_errors" >&2
+    echo "error: cannot build $C_GUEST: no working clang + wasi-libc toolchain for wasm32-wasi." >&2
+    echo "Install the Debian packages: $C_PACKAGES" >&2
+    echo "(listed in scripts/c-guest-packages.txt, one per line)" >&2
+    exit 1
+else
+    echo "Skipping $C_GUEST: no working clang + wasi-libc toolchain for wasm32-wasi." >&2
+    echo "  To build it, install the Debian packages: $C_PACKAGES" >&2
+    echo "  (listed in scripts/c-guest-packages.txt). Set REQUIRE_C_GUESTS=1 to make this an error." >&2
+fi
 
 printf '%s\n' "${outputs[@]}"

@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-rustup target add wasm32-wasip2 >/dev/null
-scripts/build-guests.sh
+scripts/install-deps.sh
+REQUIRE_C_GUESTS=1 scripts/build-guests.sh
 cargo build --release -p wasmgate
 exec target/release/wasmgate up examples/hello "$@"

@@ -19,6 +19,9 @@ pub struct Manifest {
 #[derive(Debug, Clone)]
 pub struct App {
     pub name: String,
+    /// The manifest was a WAGI `modules.toml`: serve WAGI's built-in routes too (`/healthz`
+    /// answers `OK`). `false` for `wasmgate.toml`.
+    pub wagi_compat: bool,
 }
 
 /// One `[[route]]`: requests matching `host` (if set) and `path` go to `component`.
@@ -30,6 +33,8 @@ pub struct Route {
     pub host: Option<String>,
     /// 1-based line of the route's `path` in the manifest, for messages.
     pub line: usize,
+    /// Whether the guest may see the client's `Authorization` header (WAGI routes).
+    pub pass_authorization: bool,
 }
 
 /// A route's path pattern.
@@ -56,12 +61,16 @@ impl fmt::Display for RoutePath {
 pub enum Executor {
     /// A `wasi:http` 0.2 proxy component, one fresh instance per request.
     Http,
+    /// A WASI command (core `wasm32-wasip1` module or `wasi:cli/run` component) run as a CGI
+    /// script, as WAGI did: request on stdin and in the environment, response on stdout.
+    Wagi,
 }
 
 impl fmt::Display for Executor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Executor::Http => f.write_str("http"),
+            Executor::Wagi => f.write_str("wagi"),
         }
     }
 }
@@ -75,6 +84,39 @@ pub struct Component {
     pub environment: BTreeMap<String, String>,
     pub files: Vec<FileMount>,
     pub limits: Limits,
+    /// How a `wagi` component is invoked; `None` for other executors.
+    pub wagi: Option<WagiOptions>,
+    /// Outbound HTTP destinations the guest may reach, exactly as written in a WAGI
+    /// `modules.toml`'s `allowed_hosts` (e.g. `"https://api.example.com"`). Empty for
+    /// `wasmgate.toml` components and when `allowed_hosts` is absent; the runtime decides how
+    /// to enforce it.
+    pub allowed_outbound_hosts: Vec<String>,
+    /// Concurrent outbound HTTP requests one instance may make (WAGI's `http_max_concurrency`).
+    pub max_outbound_concurrency: Option<u32>,
+}
+
+/// Invocation settings of a `wagi` component.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WagiOptions {
+    /// Exported function to call per request.
+    pub entrypoint: String,
+    /// Whitespace-separated argv template; `${SCRIPT_NAME}` is replaced by the script's path and
+    /// `${ARGS}` expands to the query string's `&`-separated items, one argument each.
+    pub argv: String,
+}
+
+impl WagiOptions {
+    pub const DEFAULT_ENTRYPOINT: &'static str = "_start";
+    pub const DEFAULT_ARGV: &'static str = "${SCRIPT_NAME} ${ARGS}";
+}
+
+impl Default for WagiOptions {
+    fn default() -> Self {
+        WagiOptions {
+            entrypoint: Self::DEFAULT_ENTRYPOINT.to_string(),
+            argv: Self::DEFAULT_ARGV.to_string(),
+        }
+    }
 }
 
 /// A host directory the guest sees at `destination`.
@@ -96,12 +138,15 @@ pub struct Limits {
     pub timeout: Duration,
     /// Instances of this component alive at once.
     pub max_concurrency: u32,
+    /// Bytes a WAGI guest may write to stdout for one response (headers and body).
+    pub max_output: u64,
 }
 
 impl Limits {
     pub const DEFAULT_MEMORY: u64 = 128 << 20;
     pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
     pub const DEFAULT_MAX_CONCURRENCY: u32 = 100;
+    pub const DEFAULT_MAX_OUTPUT: u64 = 16 << 20;
     /// 32-bit linear memories cannot exceed 4 GiB.
     pub const MAX_MEMORY: u64 = 4 << 30;
 }
@@ -112,6 +157,7 @@ impl Default for Limits {
             memory: Self::DEFAULT_MEMORY,
             timeout: Self::DEFAULT_TIMEOUT,
             max_concurrency: Self::DEFAULT_MAX_CONCURRENCY,
+            max_output: Self::DEFAULT_MAX_OUTPUT,
         }
     }
 }

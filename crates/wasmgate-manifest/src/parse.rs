@@ -3,17 +3,22 @@
 
 use crate::error::ManifestError;
 use crate::location::{excerpt, position};
-use crate::model::{App, Component, Executor, FileMount, Limits, Manifest, Route, RoutePath};
+use crate::model::{
+    App, Component, Executor, FileMount, Limits, Manifest, Route, RoutePath, WagiOptions,
+};
 use crate::raw::{RawComponent, RawExecutor, RawLimits, RawManifest};
 use crate::units::{parse_duration, parse_size};
+use serde::de::{DeserializeOwned, IgnoredAny};
+use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use toml::Spanned;
 
 impl Manifest {
-    /// Reads and validates the manifest at `path`. Relative paths inside it are resolved
-    /// against the manifest's directory.
+    /// Reads and validates the manifest at `path`: a `wasmgate.toml`, or a WAGI `modules.toml`
+    /// (see [`Manifest::parse`] for how they are told apart). Relative paths inside it are
+    /// resolved against the manifest's directory.
     pub fn load(path: impl AsRef<Path>) -> Result<Manifest, ManifestError> {
         let path = path.as_ref();
         let text = std::fs::read_to_string(path).map_err(|source| ManifestError::Read {
@@ -24,25 +29,96 @@ impl Manifest {
     }
 
     /// Validates manifest `text` as if it had been read from `path`.
+    ///
+    /// A WAGI `modules.toml` (`[[module]]` entries and no `[app]` table, or a file named
+    /// `modules.toml` without `[app]`) is parsed as [`Manifest::parse_wagi`] does.
     pub fn parse(text: &str, path: &Path) -> Result<Manifest, ManifestError> {
         let source = Source { text, path };
-        let raw = source.deserialize()?;
-        let base_dir = path
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
-        let base_dir = std::path::absolute(&base_dir).unwrap_or(base_dir);
-        source.validate(raw, &base_dir)
+        if source.detect_format()? == Format::Wagi {
+            return Manifest::parse_wagi(text, path);
+        }
+        let raw: RawManifest = source.deserialize()?;
+        source.validate(raw, &base_dir(path))
     }
 }
 
-struct Source<'a> {
-    text: &'a str,
-    path: &'a Path,
+/// The directory relative paths in the manifest at `path` are resolved against, made absolute.
+pub(crate) fn base_dir(path: &Path) -> PathBuf {
+    let base_dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+    std::path::absolute(&base_dir).unwrap_or(base_dir)
+}
+
+/// Which kind of file a manifest is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Format {
+    /// A `wasmgate.toml`: an `[app]` table, `[[route]]`s and `[component.NAME]` tables.
+    Wasmgate,
+    /// A WAGI `modules.toml`: `[[module]]` entries only.
+    Wagi,
+}
+
+/// Just enough of the top level to tell the two formats apart.
+#[derive(Deserialize)]
+struct FormatProbe {
+    app: Option<Spanned<IgnoredAny>>,
+    module: Option<Spanned<IgnoredAny>>,
+}
+
+/// The manifest text and the file it came from: every error is reported against these.
+pub(crate) struct Source<'a> {
+    pub(crate) text: &'a str,
+    pub(crate) path: &'a Path,
 }
 
 impl Source<'_> {
-    fn error(&self, span: Range<usize>, field: &str, message: impl Into<String>) -> ManifestError {
+    /// Tells a `wasmgate.toml` from a WAGI `modules.toml` by their top-level keys. Text that is
+    /// not valid TOML is left to the parser of the format its file name suggests, which reports
+    /// the syntax error.
+    pub(crate) fn detect_format(&self) -> Result<Format, ManifestError> {
+        let named_modules_toml = self
+            .path
+            .file_name()
+            .is_some_and(|name| name == crate::WAGI_FILE_NAME);
+        let Ok(probe) = toml::from_str::<FormatProbe>(self.text) else {
+            return Ok(if named_modules_toml {
+                Format::Wagi
+            } else {
+                Format::Wasmgate
+            });
+        };
+        match (probe.app, probe.module) {
+            (Some(app), Some(module)) => Err(self.both_formats_error(&app, &module)),
+            (None, Some(_)) => Ok(Format::Wagi),
+            (None, None) if named_modules_toml => Ok(Format::Wagi),
+            _ => Ok(Format::Wasmgate),
+        }
+    }
+
+    fn both_formats_error(
+        &self,
+        app: &Spanned<IgnoredAny>,
+        module: &Spanned<IgnoredAny>,
+    ) -> ManifestError {
+        let app_line = position(self.text, app.span().start).line;
+        self.error(
+            module.span(),
+            "module",
+            format!(
+                "[[module]] entries belong in a WAGI modules.toml, but this file also has the \
+                 wasmgate.toml [app] table (line {app_line}); keep one format per file"
+            ),
+        )
+    }
+
+    pub(crate) fn error(
+        &self,
+        span: Range<usize>,
+        field: &str,
+        message: impl Into<String>,
+    ) -> ManifestError {
         let pos = position(self.text, span.start);
         ManifestError::Invalid {
             file: self.path.to_path_buf(),
@@ -54,7 +130,8 @@ impl Source<'_> {
         }
     }
 
-    fn deserialize(&self) -> Result<RawManifest, ManifestError> {
+    /// Deserializes the whole text into `T`, reporting the first error with its field path.
+    pub(crate) fn deserialize<T: DeserializeOwned>(&self) -> Result<T, ManifestError> {
         let deserializer = toml::de::Deserializer::parse(self.text)
             .map_err(|e| self.toml_error(&e, String::new()))?;
         serde_path_to_error::deserialize(deserializer).map_err(|e| {
@@ -80,6 +157,7 @@ impl Source<'_> {
     fn validate(&self, raw: RawManifest, base_dir: &Path) -> Result<Manifest, ManifestError> {
         let app = App {
             name: self.app_name(&raw.app.name)?,
+            wagi_compat: false,
         };
         let mut components = BTreeMap::new();
         for (name, component) in &raw.components {
@@ -124,6 +202,10 @@ impl Source<'_> {
                 component: component.clone(),
                 host,
                 line,
+                pass_authorization: raw_route
+                    .pass_authorization
+                    .as_ref()
+                    .is_some_and(|flag| *flag.get_ref()),
             });
         }
         Ok(Manifest {
@@ -145,7 +227,11 @@ impl Source<'_> {
         Ok(name.get_ref().clone())
     }
 
-    fn route_path(&self, path: &Spanned<String>, field: &str) -> Result<RoutePath, ManifestError> {
+    pub(crate) fn route_path(
+        &self,
+        path: &Spanned<String>,
+        field: &str,
+    ) -> Result<RoutePath, ManifestError> {
         let text = path.get_ref();
         let fail = |message: &str| Err(self.error(path.span(), field, message));
         if !text.starts_with('/') {
@@ -210,18 +296,11 @@ impl Source<'_> {
         )?;
         let executor = match raw_component.executor {
             RawExecutor::Http => Executor::Http,
+            RawExecutor::Wagi => Executor::Wagi,
         };
-        let mut environment = BTreeMap::new();
-        for (key, value) in &raw_component.environment {
-            if key.is_empty() || key.contains('=') || key.contains('\0') {
-                return Err(self.error(
-                    value.span(),
-                    &format!("{field}.environment"),
-                    format!("invalid environment variable name {key:?}"),
-                ));
-            }
-            environment.insert(key.clone(), value.get_ref().clone());
-        }
+        let wagi = self.wagi_options(raw_component, executor, &field)?;
+        let environment =
+            self.environment(&raw_component.environment, &format!("{field}.environment"))?;
         let mut files = Vec::with_capacity(raw_component.files.len());
         for (index, mount) in raw_component.files.iter().enumerate() {
             let mount_field = format!("{field}.files[{index}]");
@@ -246,6 +325,13 @@ impl Source<'_> {
             });
         }
         let limits = self.limits(&raw_component.limits, &format!("{field}.limits"))?;
+        if let (Some(max_output), Executor::Http) = (&raw_component.limits.max_output, executor) {
+            return Err(self.error(
+                max_output.span(),
+                &format!("{field}.limits.max_output"),
+                "max_output applies to executor = \"wagi\" only",
+            ));
+        }
         Ok(Component {
             name: name.to_string(),
             source,
@@ -253,7 +339,65 @@ impl Source<'_> {
             environment,
             files,
             limits,
+            wagi,
+            allowed_outbound_hosts: Vec::new(),
+            max_outbound_concurrency: None,
         })
+    }
+
+    /// Checks environment variable names; `field` names the whole table.
+    pub(crate) fn environment(
+        &self,
+        raw: &BTreeMap<String, Spanned<String>>,
+        field: &str,
+    ) -> Result<BTreeMap<String, String>, ManifestError> {
+        let mut environment = BTreeMap::new();
+        for (key, value) in raw {
+            if key.is_empty() || key.contains('=') || key.contains('\0') {
+                return Err(self.error(
+                    value.span(),
+                    field,
+                    format!("invalid environment variable name {key:?}"),
+                ));
+            }
+            environment.insert(key.clone(), value.get_ref().clone());
+        }
+        Ok(environment)
+    }
+
+    fn wagi_options(
+        &self,
+        raw: &RawComponent,
+        executor: Executor,
+        field: &str,
+    ) -> Result<Option<WagiOptions>, ManifestError> {
+        if executor != Executor::Wagi {
+            for (key, value) in [("entrypoint", &raw.entrypoint), ("argv", &raw.argv)] {
+                if let Some(value) = value {
+                    return Err(self.error(
+                        value.span(),
+                        &format!("{field}.{key}"),
+                        format!("{key} applies to executor = \"wagi\" only"),
+                    ));
+                }
+            }
+            return Ok(None);
+        }
+        let mut options = WagiOptions::default();
+        if let Some(entrypoint) = &raw.entrypoint {
+            if entrypoint.get_ref().trim().is_empty() {
+                return Err(self.error(
+                    entrypoint.span(),
+                    &format!("{field}.entrypoint"),
+                    "entrypoint must name an exported function",
+                ));
+            }
+            options.entrypoint = entrypoint.get_ref().clone();
+        }
+        if let Some(argv) = &raw.argv {
+            options.argv = argv.get_ref().clone();
+        }
+        Ok(Some(options))
     }
 
     fn existing_path(
@@ -263,17 +407,29 @@ impl Source<'_> {
         field: &str,
         want_dir: bool,
     ) -> Result<PathBuf, ManifestError> {
-        let path = base_dir.join(value.get_ref());
+        self.check_path(
+            base_dir.join(value.get_ref()),
+            value.span(),
+            field,
+            want_dir,
+        )
+    }
+
+    /// Checks that `path` is an existing file (or directory, if `want_dir`); errors point at
+    /// `span`, where the path was written.
+    pub(crate) fn check_path(
+        &self,
+        path: PathBuf,
+        span: Range<usize>,
+        field: &str,
+        want_dir: bool,
+    ) -> Result<PathBuf, ManifestError> {
         let kind = if want_dir { "directory" } else { "file" };
         match std::fs::metadata(&path) {
             Ok(meta) if meta.is_dir() == want_dir => Ok(path),
-            Ok(_) => Err(self.error(
-                value.span(),
-                field,
-                format!("{} is not a {kind}", path.display()),
-            )),
+            Ok(_) => Err(self.error(span, field, format!("{} is not a {kind}", path.display()))),
             Err(e) => Err(self.error(
-                value.span(),
+                span,
                 field,
                 format!("{kind} {} not found ({e})", path.display()),
             )),
@@ -311,11 +467,24 @@ impl Source<'_> {
             }
             limits.max_concurrency = value as u32;
         }
+        if let Some(max_output) = &raw.max_output {
+            let f = format!("{field}.max_output");
+            let bytes = parse_size(max_output.get_ref())
+                .map_err(|m| self.error(max_output.span(), &f, m))?;
+            if bytes == 0 {
+                return Err(self.error(
+                    max_output.span(),
+                    &f,
+                    "max_output must be greater than zero",
+                ));
+            }
+            limits.max_output = bytes;
+        }
         Ok(limits)
     }
 }
 
-fn is_identifier(text: &str) -> bool {
+pub(crate) fn is_identifier(text: &str) -> bool {
     !text.is_empty()
         && text
             .chars()

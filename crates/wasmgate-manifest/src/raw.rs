@@ -28,6 +28,9 @@ pub struct RawRoute {
     pub component: Spanned<String>,
     #[serde(default)]
     pub host: Option<Spanned<String>>,
+    /// WAGI: pass the client's `Authorization` header to the guest as `HTTP_AUTHORIZATION`.
+    #[serde(default)]
+    pub pass_authorization: Option<Spanned<bool>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -42,6 +45,12 @@ pub struct RawComponent {
     pub files: Vec<RawFileMount>,
     #[serde(default)]
     pub limits: RawLimits,
+    /// WAGI only: the exported function to call (default `_start`).
+    #[serde(default)]
+    pub entrypoint: Option<Spanned<String>>,
+    /// WAGI only: the argv template (default `${SCRIPT_NAME} ${ARGS}`).
+    #[serde(default)]
+    pub argv: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize, Clone, Copy)]
@@ -49,6 +58,7 @@ pub struct RawComponent {
 pub enum RawExecutor {
     #[default]
     Http,
+    Wagi,
 }
 
 #[derive(Debug, Deserialize)]
@@ -66,4 +76,5 @@ pub struct RawLimits {
     pub memory: Option<Spanned<String>>,
     pub timeout: Option<Spanned<String>>,
     pub max_concurrency: Option<Spanned<i64>>,
+    pub max_output: Option<Spanned<String>>,
 }

@@ -13,7 +13,7 @@ use std::hash::{Hash, Hasher};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use wasmtime::component::Component;
-use wasmtime::Engine;
+use wasmtime::{Engine, Module};
 
 const MAGIC: &[u8; 8] = b"WGCACHE1";
 const HEADER_LEN: usize = MAGIC.len() + 32;
@@ -56,17 +56,17 @@ impl CompileCache {
         self.dir.as_deref()
     }
 
-    /// Returns the compiled component for `wasm`, from the cache when a valid entry exists.
-    /// Cache I/O problems are reported in the status and never fail the load.
-    pub fn load_or_compile(
+    /// Returns the compiled component or module for `wasm`, from the cache when a valid entry
+    /// exists. Cache I/O problems are reported in the status and never fail the load.
+    pub fn load_or_compile<T: Artifact>(
         &self,
         engine: &Engine,
         wasm: &[u8],
-    ) -> wasmtime::Result<(Component, CacheStatus)> {
+    ) -> wasmtime::Result<(T, CacheStatus)> {
         let Some(dir) = &self.dir else {
-            return Ok((Component::from_binary(engine, wasm)?, CacheStatus::Disabled));
+            return Ok((T::compile(engine, wasm)?, CacheStatus::Disabled));
         };
-        let entry = dir.join(format!("{}.cwasm", entry_key(engine, wasm)));
+        let entry = dir.join(format!("{}-{}.cwasm", T::KIND, entry_key(engine, wasm)));
         let mut status = CacheStatus::Miss;
         match std::fs::read(&entry) {
             Ok(bytes) => match verified_artifact(&bytes) {
@@ -74,7 +74,7 @@ impl CompileCache {
                     // SAFETY: `artifact` was produced by `Engine::precompile_component` of an
                     // engine with the same compatibility hash (it is in the key) and its
                     // SHA-256 matches the one written with it, so it is the bytes we wrote.
-                    match unsafe { Component::deserialize(engine, artifact) } {
+                    match unsafe { T::deserialize(engine, artifact) } {
                         Ok(component) => return Ok((component, CacheStatus::Hit)),
                         Err(e) => status = CacheStatus::Rebuilt(format!("{e:#}")),
                     }
@@ -84,13 +84,51 @@ impl CompileCache {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => status = CacheStatus::Rebuilt(format!("unreadable entry: {e}")),
         }
-        let artifact = engine.precompile_component(wasm)?;
+        let artifact = T::precompile(engine, wasm)?;
         if let Err(e) = write_entry(dir, &entry, &artifact) {
             tracing::warn!(path = %entry.display(), error = %e, "cannot write compile cache entry");
         }
         // SAFETY: produced just now by this engine.
-        let component = unsafe { Component::deserialize(engine, &artifact)? };
-        Ok((component, status))
+        let compiled = unsafe { T::deserialize(engine, &artifact)? };
+        Ok((compiled, status))
+    }
+}
+
+/// What the cache can hold: components and core modules, in separate key spaces.
+pub trait Artifact: Sized {
+    const KIND: &'static str;
+    fn compile(engine: &Engine, wasm: &[u8]) -> wasmtime::Result<Self>;
+    fn precompile(engine: &Engine, wasm: &[u8]) -> wasmtime::Result<Vec<u8>>;
+    /// # Safety
+    /// `bytes` must come from [`Artifact::precompile`] of a compatible engine.
+    unsafe fn deserialize(engine: &Engine, bytes: &[u8]) -> wasmtime::Result<Self>;
+}
+
+impl Artifact for Component {
+    const KIND: &'static str = "component";
+    fn compile(engine: &Engine, wasm: &[u8]) -> wasmtime::Result<Self> {
+        Component::from_binary(engine, wasm)
+    }
+    fn precompile(engine: &Engine, wasm: &[u8]) -> wasmtime::Result<Vec<u8>> {
+        engine.precompile_component(wasm)
+    }
+    unsafe fn deserialize(engine: &Engine, bytes: &[u8]) -> wasmtime::Result<Self> {
+        // SAFETY: forwarded from the caller's contract.
+        unsafe { Component::deserialize(engine, bytes) }
+    }
+}
+
+impl Artifact for Module {
+    const KIND: &'static str = "module";
+    fn compile(engine: &Engine, wasm: &[u8]) -> wasmtime::Result<Self> {
+        Module::from_binary(engine, wasm)
+    }
+    fn precompile(engine: &Engine, wasm: &[u8]) -> wasmtime::Result<Vec<u8>> {
+        engine.precompile_module(wasm)
+    }
+    unsafe fn deserialize(engine: &Engine, bytes: &[u8]) -> wasmtime::Result<Self> {
+        // SAFETY: forwarded from the caller's contract.
+        unsafe { Module::deserialize(engine, bytes) }
     }
 }
 
@@ -150,8 +188,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let cache = CompileCache::new(Some(dir.path().into()));
         let wasm = wat::parse_str(COMPONENT).unwrap();
-        let (_, first) = cache.load_or_compile(&engine(), &wasm).unwrap();
-        let (_, second) = cache.load_or_compile(&engine(), &wasm).unwrap();
+        let (_, first) = cache
+            .load_or_compile::<Component>(&engine(), &wasm)
+            .unwrap();
+        let (_, second) = cache
+            .load_or_compile::<Component>(&engine(), &wasm)
+            .unwrap();
         assert_eq!(first, CacheStatus::Miss);
         assert_eq!(second, CacheStatus::Hit);
     }
@@ -161,19 +203,25 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let cache = CompileCache::new(Some(dir.path().into()));
         let wasm = wat::parse_str(COMPONENT).unwrap();
-        cache.load_or_compile(&engine(), &wasm).unwrap();
+        cache
+            .load_or_compile::<Component>(&engine(), &wasm)
+            .unwrap();
         let entry = only_entry(dir.path());
         let mut bytes = std::fs::read(&entry).unwrap();
         let last = bytes.len() - 1;
         bytes[last] ^= 0xff;
         std::fs::write(&entry, &bytes).unwrap();
 
-        let (_, status) = cache.load_or_compile(&engine(), &wasm).unwrap();
+        let (_, status) = cache
+            .load_or_compile::<Component>(&engine(), &wasm)
+            .unwrap();
         assert!(
             matches!(status, CacheStatus::Rebuilt(ref why) if why.contains("checksum")),
             "{status:?}"
         );
-        let (_, status) = cache.load_or_compile(&engine(), &wasm).unwrap();
+        let (_, status) = cache
+            .load_or_compile::<Component>(&engine(), &wasm)
+            .unwrap();
         assert_eq!(status, CacheStatus::Hit);
     }
 
@@ -182,9 +230,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let cache = CompileCache::new(Some(dir.path().into()));
         let wasm = wat::parse_str(COMPONENT).unwrap();
-        cache.load_or_compile(&engine(), &wasm).unwrap();
+        cache
+            .load_or_compile::<Component>(&engine(), &wasm)
+            .unwrap();
         std::fs::write(only_entry(dir.path()), b"WGCA").unwrap();
-        let (_, status) = cache.load_or_compile(&engine(), &wasm).unwrap();
+        let (_, status) = cache
+            .load_or_compile::<Component>(&engine(), &wasm)
+            .unwrap();
         assert!(matches!(status, CacheStatus::Rebuilt(_)), "{status:?}");
     }
 
@@ -194,16 +246,34 @@ mod tests {
         let cache = CompileCache::new(Some(dir.path().into()));
         let a = wat::parse_str(COMPONENT).unwrap();
         let b = wat::parse_str("(component (core module (func (export \"g\"))))").unwrap();
-        cache.load_or_compile(&engine(), &a).unwrap();
-        let (_, status) = cache.load_or_compile(&engine(), &b).unwrap();
+        cache.load_or_compile::<Component>(&engine(), &a).unwrap();
+        let (_, status) = cache.load_or_compile::<Component>(&engine(), &b).unwrap();
         assert_eq!(status, CacheStatus::Miss);
+    }
+
+    #[test]
+    fn modules_and_components_are_cached_apart() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = CompileCache::new(Some(dir.path().into()));
+        let module = wat::parse_str("(module (func (export \"f\")))").unwrap();
+        let (_, first) = cache.load_or_compile::<Module>(&engine(), &module).unwrap();
+        let (_, second) = cache.load_or_compile::<Module>(&engine(), &module).unwrap();
+        assert_eq!((first, second), (CacheStatus::Miss, CacheStatus::Hit));
+        let name = only_entry(dir.path())
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        assert!(name.starts_with("module-"), "{name}");
     }
 
     #[test]
     fn disabled_cache_writes_nothing() {
         let cache = CompileCache::new(None);
         let wasm = wat::parse_str(COMPONENT).unwrap();
-        let (_, status) = cache.load_or_compile(&engine(), &wasm).unwrap();
+        let (_, status) = cache
+            .load_or_compile::<Component>(&engine(), &wasm)
+            .unwrap();
         assert_eq!(status, CacheStatus::Disabled);
     }
 }

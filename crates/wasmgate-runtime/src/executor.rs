@@ -24,13 +24,24 @@ pub enum Scheme {
     Https,
 }
 
+/// The route a request matched, shared by every request on it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteInfo {
+    /// The pattern as written in the manifest (e.g. `/api/...`): logs and metric labels.
+    pub pattern: String,
+    pub path: wasmgate_manifest::RoutePath,
+    /// Whether the guest may see the client's `Authorization` header (WAGI).
+    pub pass_authorization: bool,
+}
+
 /// What the server knows about a request besides the request itself.
 #[derive(Debug, Clone)]
 pub struct RequestContext {
-    /// The matched route pattern as written in the manifest (e.g. `/api/...`).
-    pub route: Arc<str>,
+    pub route: Arc<RouteInfo>,
     pub scheme: Scheme,
     pub remote_addr: SocketAddr,
+    /// The listener address the request arrived on.
+    pub local_addr: SocketAddr,
     /// Unique per request in this process; appears on every log line about it.
     pub invocation_id: u64,
 }

@@ -9,7 +9,7 @@ use std::future::Future;
 use wasmgate_manifest::Component;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
-use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
 
 /// Bytes of guest stdout and of stderr kept per invocation; the rest is dropped.
@@ -36,29 +36,43 @@ impl HostState {
             stdout: MemoryOutputPipe::new(CAPTURED_OUTPUT_CAP),
             stderr: MemoryOutputPipe::new(CAPTURED_OUTPUT_CAP),
         };
-        let mut wasi = WasiCtx::builder();
+        let mut wasi = wasi_builder(component)?;
         wasi.stdout(output.stdout.clone())
             .stderr(output.stderr.clone());
         for (key, value) in &component.environment {
             wasi.env(key, value);
         }
-        for mount in &component.files {
-            let perms = if mount.writable {
-                FsPerms::ReadWrite
-            } else {
-                FsPerms::ReadOnly
-            };
-            wasi.preopened_dir(&mount.source, &mount.destination, perms)?;
-        }
-        let state = HostState {
-            wasi: wasi.build(),
+        Ok((
+            HostState::from_wasi(wasi.build(), component.limits.memory),
+            output,
+        ))
+    }
+
+    /// State around a WASI context the caller configured (stdio, environment, args).
+    pub fn from_wasi(wasi: WasiCtx, memory_limit: u64) -> HostState {
+        HostState {
+            wasi,
             http: WasiHttpCtx::new(),
             table: ResourceTable::new(),
             hooks: DenyOutbound,
-            limiter: MemoryLimiter::new(component.limits.memory),
-        };
-        Ok((state, output))
+            limiter: MemoryLimiter::new(memory_limit),
+        }
     }
+}
+
+/// A WASI context builder with the component's granted directories preopened; the caller adds
+/// stdio, environment and arguments.
+pub fn wasi_builder(component: &Component) -> wasmtime::Result<WasiCtxBuilder> {
+    let mut wasi = WasiCtx::builder();
+    for mount in &component.files {
+        let perms = if mount.writable {
+            FsPerms::ReadWrite
+        } else {
+            FsPerms::ReadOnly
+        };
+        wasi.preopened_dir(&mount.source, &mount.destination, perms)?;
+    }
+    Ok(wasi)
 }
 
 impl WasiView for HostState {

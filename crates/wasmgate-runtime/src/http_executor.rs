@@ -221,7 +221,7 @@ impl HttpExecutor {
         };
         log_guest_output(context, &self.component.name, output);
         let component = &*self.component.name;
-        let route = &*context.route;
+        let route = context.route.pattern.as_str();
         match (&outcome, error) {
             (Outcome::Ok, _) => tracing::debug!(
                 invocation = context.invocation_id,
@@ -275,7 +275,7 @@ impl HttpExecutor {
         tracing::warn!(
             invocation = context.invocation_id,
             component = %self.component.name,
-            route = %context.route,
+            route = %context.route.pattern,
             outcome = outcome.as_str(),
             detail,
             "request not run"
@@ -296,7 +296,7 @@ impl Executor for HttpExecutor {
 
 /// The short body a client gets when the guest produced no response; the invocation id lets
 /// an operator find the matching log line.
-fn fault_response(outcome: Outcome, invocation_id: u64) -> http::Response<ResponseBody> {
+pub(crate) fn fault_response(outcome: Outcome, invocation_id: u64) -> http::Response<ResponseBody> {
     let what = match outcome {
         Outcome::Trap => "the guest trapped",
         Outcome::Timeout => "the guest did not answer in time",
@@ -304,6 +304,7 @@ fn fault_response(outcome: Outcome, invocation_id: u64) -> http::Response<Respon
         Outcome::NoResponse => "the guest returned without a response",
         Outcome::Overloaded => "all instances are busy, try again later",
         Outcome::InstantiateFailed => "the guest could not be started",
+        Outcome::BadOutput => "the guest's output was not a valid response",
         Outcome::Ok => "ok",
     };
     let mut response = text_response(
@@ -319,8 +320,21 @@ fn fault_response(outcome: Outcome, invocation_id: u64) -> http::Response<Respon
     response
 }
 
-fn log_guest_output(context: &RequestContext, component: &str, output: &CapturedOutput) {
-    for (stream, pipe) in [("stdout", &output.stdout), ("stderr", &output.stderr)] {
+pub(crate) fn log_guest_output(context: &RequestContext, component: &str, output: &CapturedOutput) {
+    log_pipes(
+        context,
+        component,
+        &[("stdout", &output.stdout), ("stderr", &output.stderr)],
+    );
+}
+
+/// Logs what a guest printed, one line per log record, tagged with the invocation.
+pub(crate) fn log_pipes(
+    context: &RequestContext,
+    component: &str,
+    pipes: &[(&str, &wasmtime_wasi::p2::pipe::MemoryOutputPipe)],
+) {
+    for &(stream, pipe) in pipes {
         let contents = pipe.contents();
         if contents.is_empty() {
             continue;

@@ -24,10 +24,15 @@ mod limiter;
 mod loader;
 mod outcome;
 mod runtime;
+mod wagi;
 
-pub use cache::{default_cache_dir, CacheStatus, CompileCache};
+pub use cache::{default_cache_dir, Artifact, CacheStatus, CompileCache};
 pub use engine::{EngineSettings, EpochTicker};
 pub use error::LoadError;
-pub use executor::{text_response, Executor, RequestContext, ResponseBody, ResponseFuture, Scheme};
+pub use executor::{
+    text_response, BoxError, Executor, RequestContext, ResponseBody, ResponseFuture, RouteInfo,
+    Scheme,
+};
 pub use outcome::Outcome;
-pub use runtime::{LoadedComponent, Runtime, RuntimeOptions};
+pub use runtime::{LoadedComponent, Runtime, RuntimeOptions, SubRouteExecutor};
+pub use wagi::SubRoute;

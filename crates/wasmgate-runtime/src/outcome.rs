@@ -18,6 +18,8 @@ pub enum Outcome {
     Overloaded,
     /// Wasmgate could not create the instance (e.g. the pool is exhausted).
     InstantiateFailed,
+    /// A WAGI guest's output was not a valid CGI response (or exceeded its cap).
+    BadOutput,
 }
 
 impl Outcome {
@@ -30,6 +32,7 @@ impl Outcome {
             Outcome::NoResponse => "no_response",
             Outcome::Overloaded => "overloaded",
             Outcome::InstantiateFailed => "instantiate_failed",
+            Outcome::BadOutput => "bad_output",
         }
     }
 
@@ -39,6 +42,7 @@ impl Outcome {
             Outcome::Ok => http::StatusCode::OK,
             Outcome::Timeout => http::StatusCode::GATEWAY_TIMEOUT,
             Outcome::Overloaded => http::StatusCode::SERVICE_UNAVAILABLE,
+            Outcome::BadOutput => http::StatusCode::BAD_GATEWAY,
             Outcome::Trap
             | Outcome::MemoryLimit
             | Outcome::NoResponse

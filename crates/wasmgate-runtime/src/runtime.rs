@@ -6,6 +6,7 @@ use crate::error::LoadError;
 use crate::executor::Executor;
 use crate::http_executor::HttpExecutor;
 use crate::loader::{http_linker, load_http_component};
+use crate::wagi::{self, SubRoute};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -38,9 +39,17 @@ pub struct LoadedComponent {
     pub load_time: Duration,
 }
 
+/// A route a component adds by itself (WAGI's `_routes`), below each route that names it.
+#[derive(Clone)]
+pub struct SubRouteExecutor {
+    pub route: SubRoute,
+    pub executor: Arc<dyn Executor>,
+}
+
 pub struct Runtime {
     engine: Engine,
     executors: BTreeMap<String, Arc<dyn Executor>>,
+    sub_routes: BTreeMap<String, Vec<SubRouteExecutor>>,
     loaded: Vec<LoadedComponent>,
     _ticker: EpochTicker,
 }
@@ -64,8 +73,10 @@ impl Runtime {
         let ticker = EpochTicker::start(&engine).map_err(|e| LoadError::Engine(e.into()))?;
         let cache = CompileCache::new(options.cache_dir.clone());
         let linker = http_linker(&engine).map_err(LoadError::Engine)?;
+        let module_linker = wagi::module_linker(&engine).map_err(LoadError::Engine)?;
 
         let mut executors: BTreeMap<String, Arc<dyn Executor>> = BTreeMap::new();
+        let mut sub_routes: BTreeMap<String, Vec<SubRouteExecutor>> = BTreeMap::new();
         let mut loaded = Vec::new();
         for (name, component) in &manifest.components {
             let started = std::time::Instant::now();
@@ -86,11 +97,45 @@ impl Runtime {
                     let executor = HttpExecutor::new(Arc::new(component.clone()), compiled.pre);
                     executors.insert(name.clone(), Arc::new(executor));
                 }
+                ExecutorKind::Wagi => {
+                    if !component.allowed_outbound_hosts.is_empty() {
+                        // WAGI modules reached the network through the wasi_experimental_http
+                        // ABI, which Wasmgate does not provide: say so instead of pretending.
+                        tracing::warn!(
+                            component = %name,
+                            allowed_hosts = ?component.allowed_outbound_hosts,
+                            "allowed_hosts is recorded, but WAGI modules cannot make outbound HTTP requests in this version"
+                        );
+                    }
+                    let loaded_wagi =
+                        wagi::load(&engine, &module_linker, &linker, &cache, component)?;
+                    if let CacheStatus::Rebuilt(why) = &loaded_wagi.cache {
+                        tracing::warn!(component = %name, reason = %why, "compile cache entry was invalid; rebuilt it");
+                    }
+                    loaded.push(LoadedComponent {
+                        name: name.clone(),
+                        executor: component.executor,
+                        size: loaded_wagi.size,
+                        cache: loaded_wagi.cache,
+                        load_time: started.elapsed(),
+                    });
+                    executors.insert(name.clone(), loaded_wagi.executor);
+                    let extra = loaded_wagi
+                        .sub_routes
+                        .into_iter()
+                        .map(|(route, executor)| SubRouteExecutor {
+                            route,
+                            executor: executor as Arc<dyn Executor>,
+                        })
+                        .collect();
+                    sub_routes.insert(name.clone(), extra);
+                }
             }
         }
         Ok(Runtime {
             engine,
             executors,
+            sub_routes,
             loaded,
             _ticker: ticker,
         })
@@ -99,6 +144,11 @@ impl Runtime {
     /// The executor serving component `name`.
     pub fn executor(&self, name: &str) -> Option<Arc<dyn Executor>> {
         self.executors.get(name).cloned()
+    }
+
+    /// Routes component `name` adds below each of its manifest routes (WAGI `_routes`).
+    pub fn sub_routes(&self, name: &str) -> &[SubRouteExecutor] {
+        self.sub_routes.get(name).map_or(&[], Vec::as_slice)
     }
 
     /// One entry per component, in name order, describing how it was loaded.

@@ -13,4 +13,5 @@ mod shutdown;
 
 pub use listener::{Server, ServerOptions};
 pub use router::{RouteTarget, Router};
+pub use service::Healthz;
 pub use shutdown::Shutdown;

@@ -36,6 +36,7 @@ impl Default for ServerOptions {
 
 pub struct Server {
     listener: TcpListener,
+    local_addr: SocketAddr,
     dispatcher: Arc<Dispatcher>,
     options: ServerOptions,
 }
@@ -47,15 +48,17 @@ impl Server {
         options: ServerOptions,
     ) -> std::io::Result<Server> {
         let listener = TcpListener::bind(addr).await?;
+        let local_addr = listener.local_addr()?;
         Ok(Server {
             listener,
+            local_addr,
             dispatcher: Arc::new(Dispatcher::new(router, Scheme::Http)),
             options,
         })
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
-        self.listener.local_addr()
+        Ok(self.local_addr)
     }
 
     /// Serves until `shutdown` triggers, then drains. Returns once every connection is closed
@@ -85,7 +88,8 @@ impl Server {
             };
             // Responses are written in one go; Nagle would only delay them.
             let _ = stream.set_nodelay(true);
-            let service = self.dispatcher.service(remote_addr);
+            let local_addr = stream.local_addr().unwrap_or(self.local_addr);
+            let service = self.dispatcher.service(remote_addr, local_addr);
             let connection = builder.serve_connection(TokioIo::new(stream), service);
             let connection = graceful.watch(connection.into_owned());
             tokio::spawn(async move {

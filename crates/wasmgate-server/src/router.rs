@@ -6,14 +6,15 @@
 
 use std::sync::Arc;
 use wasmgate_manifest::RoutePath;
+use wasmgate_runtime::RouteInfo;
 
 /// A route ready to match, carrying whatever the server dispatches to (`T`).
 #[derive(Debug)]
 pub struct RouteTarget<T> {
     pub host: Option<String>,
     pub path: RoutePath,
-    /// The pattern as written, for logs and (later) metric labels.
-    pub pattern: Arc<str>,
+    /// What executors and logs see of the route (its pattern as written, options).
+    pub info: Arc<RouteInfo>,
     pub component: String,
     pub target: T,
 }
@@ -91,8 +92,12 @@ mod tests {
         };
         RouteTarget {
             host: host.map(str::to_string),
+            info: Arc::new(RouteInfo {
+                pattern: path.into(),
+                path: parsed.clone(),
+                pass_authorization: false,
+            }),
             path: parsed,
-            pattern: path.into(),
             component: target.to_string(),
             target,
         }

@@ -26,10 +26,15 @@ impl Dispatcher {
         }
     }
 
-    pub fn service(self: &Arc<Self>, remote_addr: SocketAddr) -> ConnectionService {
+    pub fn service(
+        self: &Arc<Self>,
+        remote_addr: SocketAddr,
+        local_addr: SocketAddr,
+    ) -> ConnectionService {
         ConnectionService {
             dispatcher: self.clone(),
             remote_addr,
+            local_addr,
         }
     }
 
@@ -37,6 +42,7 @@ impl Dispatcher {
         &self,
         request: http::Request<Incoming>,
         remote_addr: SocketAddr,
+        local_addr: SocketAddr,
     ) -> ResponseFuture {
         // HTTP/2 carries the host in the URI's authority, HTTP/1.1 in the Host header.
         let host = request.uri().authority().map(|a| a.as_str()).or_else(|| {
@@ -50,9 +56,10 @@ impl Dispatcher {
             return Box::pin(async move { Ok(text_response(http::StatusCode::NOT_FOUND, body)) });
         };
         let context = RequestContext {
-            route: route.pattern.clone(),
+            route: route.info.clone(),
             scheme: self.scheme,
             remote_addr,
+            local_addr,
             invocation_id: self.next_invocation.fetch_add(1, Ordering::Relaxed),
         };
         let response = route.target.clone().handle(request, context);
@@ -68,6 +75,7 @@ type ResponseFuture =
 pub struct ConnectionService {
     dispatcher: Arc<Dispatcher>,
     remote_addr: SocketAddr,
+    local_addr: SocketAddr,
 }
 
 impl Service<http::Request<Incoming>> for ConnectionService {
@@ -76,6 +84,20 @@ impl Service<http::Request<Incoming>> for ConnectionService {
     type Future = ResponseFuture;
 
     fn call(&self, request: http::Request<Incoming>) -> Self::Future {
-        self.dispatcher.dispatch(request, self.remote_addr)
+        self.dispatcher
+            .dispatch(request, self.remote_addr, self.local_addr)
+    }
+}
+
+/// WAGI's built-in health check: `GET /healthz` answers `OK`, for apps read from modules.toml.
+pub struct Healthz;
+
+impl Executor for Healthz {
+    fn handle(
+        self: Arc<Self>,
+        _request: http::Request<Incoming>,
+        _context: RequestContext,
+    ) -> wasmgate_runtime::ResponseFuture {
+        Box::pin(async { text_response(http::StatusCode::OK, "OK") })
     }
 }

@@ -2,11 +2,12 @@
 
 use crate::cli::UpArgs;
 use anyhow::Context;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use wasmgate_manifest::{Manifest, MANIFEST_FILE_NAME};
-use wasmgate_runtime::{CacheStatus, Executor, Runtime, RuntimeOptions};
-use wasmgate_server::{RouteTarget, Router, Server, ServerOptions, Shutdown};
+use wasmgate_manifest::{Manifest, RoutePath, MANIFEST_FILE_NAME};
+use wasmgate_runtime::{CacheStatus, Executor, RouteInfo, Runtime, RuntimeOptions};
+use wasmgate_server::{Healthz, RouteTarget, Router, Server, ServerOptions, Shutdown};
 
 pub fn run(args: UpArgs) -> anyhow::Result<()> {
     let manifest_path = manifest_path(&args.path);
@@ -37,11 +38,12 @@ async fn serve(
     runtime: Runtime,
     router: Router<Arc<dyn Executor>>,
 ) -> anyhow::Result<()> {
-    let routes: Vec<(String, String, Option<String>)> = manifest
-        .routes
+    let mut routes: Vec<(String, String, Option<String>)> = router
+        .routes()
         .iter()
-        .map(|r| (r.path.to_string(), r.component.clone(), r.host.clone()))
+        .map(|r| (r.info.pattern.clone(), r.component.clone(), r.host.clone()))
         .collect();
+    routes.sort();
     let options = ServerOptions {
         shutdown_grace: args.shutdown_grace,
         ..ServerOptions::default()
@@ -92,11 +94,14 @@ fn manifest_path(path: &Path) -> PathBuf {
     }
 }
 
+/// Routes from the manifest, the sub-routes components add below them (WAGI `_routes`), and
+/// WAGI's built-in `/healthz` for apps read from modules.toml.
 fn build_router(
     manifest: &Manifest,
     runtime: &Runtime,
 ) -> anyhow::Result<Router<Arc<dyn Executor>>> {
     let mut routes = Vec::with_capacity(manifest.routes.len());
+    let mut taken: HashMap<(Option<String>, RoutePath), String> = HashMap::new();
     for route in &manifest.routes {
         let executor = runtime.executor(&route.component).with_context(|| {
             format!(
@@ -104,15 +109,72 @@ fn build_router(
                 route.path, route.component
             )
         })?;
+        taken.insert(
+            (route.host.clone(), route.path.clone()),
+            format!("the route at line {}", route.line),
+        );
+        routes.push(target(
+            route.host.clone(),
+            route.path.clone(),
+            route,
+            executor,
+        ));
+    }
+    for route in &manifest.routes {
+        for sub in runtime.sub_routes(&route.component) {
+            let path = sub.route.under(&route.path);
+            let key = (route.host.clone(), path.clone());
+            if let Some(owner) = taken.get(&key) {
+                anyhow::bail!(
+                    "component `{}` adds route {path} (`_routes` entry {} {}), which {owner} already serves",
+                    route.component,
+                    sub.route.relative,
+                    sub.route.entrypoint
+                );
+            }
+            taken.insert(key, format!("component `{}`'s `_routes`", route.component));
+            routes.push(target(
+                route.host.clone(),
+                path,
+                route,
+                sub.executor.clone(),
+            ));
+        }
+    }
+    let healthz = RoutePath::Exact("/healthz".into());
+    if manifest.app.wagi_compat && !taken.contains_key(&(None, healthz.clone())) {
         routes.push(RouteTarget {
-            host: route.host.clone(),
-            path: route.path.clone(),
-            pattern: route.path.to_string().into(),
-            component: route.component.clone(),
-            target: executor,
+            host: None,
+            info: Arc::new(RouteInfo {
+                pattern: healthz.to_string(),
+                path: healthz.clone(),
+                pass_authorization: false,
+            }),
+            path: healthz,
+            component: "(built-in health check)".into(),
+            target: Arc::new(Healthz),
         });
     }
     Ok(Router::new(routes))
+}
+
+fn target(
+    host: Option<String>,
+    path: RoutePath,
+    route: &wasmgate_manifest::Route,
+    executor: Arc<dyn Executor>,
+) -> RouteTarget<Arc<dyn Executor>> {
+    RouteTarget {
+        host,
+        info: Arc::new(RouteInfo {
+            pattern: path.to_string(),
+            path: path.clone(),
+            pass_authorization: route.pass_authorization,
+        }),
+        path,
+        component: route.component.clone(),
+        target: executor,
+    }
 }
 
 /// What a person starting the server wants to see: where, what, and how the load went.

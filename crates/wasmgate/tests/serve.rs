@@ -347,3 +347,27 @@ pub async fn raw_exchange(stream: &mut tokio::net::TcpStream, request: &str) -> 
     .unwrap();
     String::from_utf8_lossy(&reply).into_owned()
 }
+
+#[tokio::test]
+async fn max_concurrency_queues_requests_instead_of_failing() {
+    let server = Server::start(&fixture_manifest(
+        "[component.fixture.limits]\nmax_concurrency = 1\ntimeout = \"5s\"\n",
+    ));
+    let started = std::time::Instant::now();
+    let tasks: Vec<_> = (0..3)
+        .map(|_| {
+            let addr = server.addr;
+            tokio::spawn(async move { get(addr, "/sleep/300").await })
+        })
+        .collect();
+    for task in tasks {
+        let reply = task.await.unwrap();
+        assert_eq!((reply.status, reply.text().as_str()), (200, "slept"));
+    }
+    // One instance at a time: three 300 ms requests cannot overlap.
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed >= std::time::Duration::from_millis(900),
+        "{elapsed:?}"
+    );
+}

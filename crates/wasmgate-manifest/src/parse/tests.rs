@@ -157,6 +157,48 @@ fn root_wildcard_is_an_empty_prefix() {
 }
 
 #[test]
+fn wagi_components_take_entrypoint_argv_and_max_output() {
+    let text = GOOD
+        .replace("source = \"api.wasm\"", "source = \"api.wasm\"\nexecutor = \"wagi\"\nentrypoint = \"serve\"\nargv = \"${SCRIPT_NAME} extra\"")
+        .replace("max_concurrency = 7", "max_concurrency = 7\nmax_output = \"1MiB\"")
+        .replace("host = \"Example.COM\"", "host = \"Example.COM\"\npass_authorization = true");
+    let manifest = AppDir::new().parse(&text).unwrap();
+    let api = &manifest.components["api"];
+    assert_eq!(api.executor, Executor::Wagi);
+    let wagi = api.wagi.as_ref().unwrap();
+    assert_eq!(wagi.entrypoint, "serve");
+    assert_eq!(wagi.argv, "${SCRIPT_NAME} extra");
+    assert_eq!(api.limits.max_output, 1 << 20);
+    assert!(manifest.routes[1].pass_authorization);
+    assert!(!manifest.routes[0].pass_authorization);
+}
+
+#[test]
+fn wagi_defaults() {
+    let text = "[app]\nname = \"a\"\n[component.api]\nsource = \"api.wasm\"\nexecutor = \"wagi\"\n";
+    let manifest = AppDir::new().parse(text).unwrap();
+    assert_eq!(
+        manifest.components["api"].wagi,
+        Some(WagiOptions::default())
+    );
+    assert_eq!(manifest.components["api"].limits.max_output, 16 << 20);
+}
+
+#[test]
+fn wagi_keys_on_an_http_component_are_rejected() {
+    let err = error_of(&GOOD.replace(
+        "source = \"api.wasm\"",
+        "source = \"api.wasm\"\nentrypoint = \"main\"",
+    ));
+    assert_eq!(err.field(), Some("component.api.entrypoint"));
+    let err = error_of(&GOOD.replace(
+        "max_concurrency = 7",
+        "max_concurrency = 7\nmax_output = \"1MiB\"",
+    ));
+    assert_eq!(err.field(), Some("component.api.limits.max_output"));
+}
+
+#[test]
 fn unknown_executor_is_rejected() {
     let err = error_of(&GOOD.replace(
         "source = \"api.wasm\"",

@@ -37,6 +37,12 @@ pub fn fixture_wasm() -> PathBuf {
     path
 }
 
+/// The WAGI fixture module (`tests/fixtures/wagi`), built with the other guests.
+pub fn wagi_fixture_wasm() -> PathBuf {
+    fixture_wasm();
+    repo_root().join("tests/fixtures/wagi/target/wasm32-wasip1/release/wagi-fixture.wasm")
+}
+
 pub fn hello_wasm() -> PathBuf {
     fixture_wasm();
     repo_root().join("examples/hello/target/wasm32-wasip2/release/hello.wasm")

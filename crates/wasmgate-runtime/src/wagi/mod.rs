@@ -1,0 +1,497 @@
+//! The `wagi` executor: WASI command programs as CGI scripts, compatible with Deis Labs' WAGI.
+//!
+//! Per request: wait for a concurrency permit, read the request body (CGI needs its length),
+//! build the CGI environment and argv, start a fresh instance with the body on stdin and a pipe
+//! on stdout, and call the entrypoint on its own task. The response head is parsed as soon as
+//! the guest has written it; the body then streams as the guest writes. Malformed output, a
+//! trap or a non-zero exit without output answers 502; a timeout 504; the memory limit 500.
+
+mod argv;
+mod body;
+mod cgi_env;
+mod program;
+mod response;
+mod routes;
+
+pub use program::{module_linker, WagiState};
+pub use routes::SubRoute;
+
+use crate::cache::{CacheStatus, CompileCache};
+use crate::error::LoadError;
+use crate::executor::{text_response, Executor, RequestContext, ResponseBody, ResponseFuture};
+use crate::host::HostState;
+use crate::http_executor::log_pipes;
+use crate::limiter::MemoryLimiter;
+use crate::outcome::Outcome;
+use body::CgiBody;
+use bytes::{Bytes, BytesMut};
+use http_body_util::{BodyExt, Limited};
+use program::Program;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::io::AsyncReadExt;
+use tokio::sync::Semaphore;
+use wasmgate_manifest::Component;
+use wasmtime::component::Linker as ComponentLinker;
+use wasmtime::{Engine, Linker, Store};
+use wasmtime_wasi::cli::AsyncStdoutStream;
+use wasmtime_wasi::p2::pipe::{MemoryInputPipe, MemoryOutputPipe};
+use wasmtime_wasi::I32Exit;
+
+/// Largest request body a WAGI guest is given; CGI needs the whole body before the guest
+/// starts (CONTENT_LENGTH), so it is held in memory.
+pub const MAX_REQUEST_BODY: usize = 64 << 20;
+
+/// Bytes of guest stderr kept per invocation.
+const STDERR_CAP: usize = 64 << 10;
+
+/// How much stdout the guest may write ahead of the client before it blocks.
+const STDOUT_PIPE: usize = 64 << 10;
+
+/// One program shared by the executors of its route and of its `_routes` sub-routes.
+struct Shared {
+    component: Arc<Component>,
+    program: Program,
+    permits: Arc<Semaphore>,
+    cold: AtomicBool,
+}
+
+pub struct WagiExecutor {
+    shared: Arc<Shared>,
+    entrypoint: String,
+}
+
+/// A loaded WAGI component: the executor for its own route and one per `_routes` entry.
+pub struct LoadedWagi {
+    pub executor: Arc<WagiExecutor>,
+    pub sub_routes: Vec<(SubRoute, Arc<WagiExecutor>)>,
+    pub cache: CacheStatus,
+    pub size: usize,
+}
+
+pub fn load(
+    engine: &Engine,
+    modules: &Linker<WagiState>,
+    components: &ComponentLinker<HostState>,
+    cache: &CompileCache,
+    component: &Component,
+) -> Result<LoadedWagi, LoadError> {
+    let options = component.wagi.clone().unwrap_or_default();
+    let loaded = program::load(
+        engine,
+        modules,
+        components,
+        cache,
+        component,
+        &options.entrypoint,
+    )?;
+    let shared = Arc::new(Shared {
+        component: Arc::new(component.clone()),
+        program: loaded.program,
+        permits: Arc::new(Semaphore::new(component.limits.max_concurrency as usize)),
+        cold: AtomicBool::new(true),
+    });
+    let executor = |entrypoint: &str| {
+        Arc::new(WagiExecutor {
+            shared: shared.clone(),
+            entrypoint: entrypoint.to_string(),
+        })
+    };
+    let sub_routes = loaded
+        .sub_routes
+        .into_iter()
+        .map(|route| {
+            let sub = executor(&route.entrypoint);
+            (route, sub)
+        })
+        .collect();
+    Ok(LoadedWagi {
+        executor: executor(&options.entrypoint),
+        sub_routes,
+        cache: loaded.cache,
+        size: loaded.size,
+    })
+}
+
+/// How a guest run ended, as the request side needs to know it.
+#[derive(Debug, Clone, Copy)]
+pub struct Verdict {
+    pub outcome: Outcome,
+    pub exit_code: Option<i32>,
+}
+
+impl Verdict {
+    /// A task that was cancelled (output cap, bad head) or panicked.
+    const ABORTED: Verdict = Verdict {
+        outcome: Outcome::BadOutput,
+        exit_code: None,
+    };
+
+    /// Exited with status 0.
+    pub fn clean(&self) -> bool {
+        self.outcome == Outcome::Ok && self.exit_code == Some(0)
+    }
+}
+
+/// How the guest run ended.
+enum RunEnd {
+    Exited(i32),
+    Failed(wasmtime::Error),
+    TimedOut,
+}
+
+impl Executor for WagiExecutor {
+    fn handle(
+        self: Arc<Self>,
+        request: http::Request<hyper::body::Incoming>,
+        context: RequestContext,
+    ) -> ResponseFuture {
+        Box::pin(self.serve(request, context))
+    }
+}
+
+impl WagiExecutor {
+    fn component(&self) -> &Component {
+        &self.shared.component
+    }
+
+    async fn serve(
+        self: Arc<Self>,
+        request: http::Request<hyper::body::Incoming>,
+        context: RequestContext,
+    ) -> http::Response<ResponseBody> {
+        let started = Instant::now();
+        let limits = self.component().limits;
+        let deadline = tokio::time::Instant::from_std(started + limits.timeout);
+        let permit =
+            match tokio::time::timeout_at(deadline, self.shared.permits.clone().acquire_owned())
+                .await
+            {
+                Ok(Ok(permit)) => permit,
+                _ => return self.fault(&context, Outcome::Overloaded, "all instances busy"),
+            };
+
+        let (parts, body) = request.into_parts();
+        let body =
+            match tokio::time::timeout_at(deadline, Limited::new(body, MAX_REQUEST_BODY).collect())
+                .await
+            {
+                Ok(Ok(collected)) => collected.to_bytes(),
+                Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => {
+                    return text_response(
+                        http::StatusCode::PAYLOAD_TOO_LARGE,
+                        format!("request body over {} MiB\n", MAX_REQUEST_BODY >> 20),
+                    );
+                }
+                Ok(Err(_)) => {
+                    return text_response(
+                        http::StatusCode::BAD_REQUEST,
+                        "could not read the request body\n",
+                    )
+                }
+                Err(_) => {
+                    return text_response(
+                        http::StatusCode::REQUEST_TIMEOUT,
+                        "request body not received in time\n",
+                    )
+                }
+            };
+
+        let options = self.component().wagi.clone().unwrap_or_default();
+        let vars = cgi_env::cgi_variables(&cgi_env::CgiRequest {
+            parts: &parts,
+            body_len: body.len(),
+            context: &context,
+        });
+        let script_name = cgi_env::script_name(&context.route.path);
+        let argv = argv::expand(&options.argv, script_name, parts.uri.query().unwrap_or(""));
+
+        let (mut reader, writer) = tokio::io::duplex(STDOUT_PIPE);
+        let stderr = MemoryOutputPipe::new(STDERR_CAP);
+        let mut wasi = match crate::host::wasi_builder(self.component()) {
+            Ok(wasi) => wasi,
+            Err(e) => return self.fault(&context, Outcome::InstantiateFailed, &format!("{e:#}")),
+        };
+        wasi.envs(&vars);
+        // The component's own variables, unless they would shadow a CGI variable: the guest
+        // must be able to trust what CGI tells it about the request.
+        for (key, value) in &self.component().environment {
+            if !vars.iter().any(|(name, _)| name == key) {
+                wasi.env(key, value);
+            }
+        }
+        wasi.args(&argv)
+            .stdin(MemoryInputPipe::new(body))
+            .stdout(AsyncStdoutStream::new(STDOUT_PIPE, writer))
+            .stderr(stderr.clone());
+
+        let cold = self.shared.cold.swap(false, Ordering::Relaxed);
+        let executor = self.clone();
+        let task_context = context.clone();
+        let guest = tokio::spawn(async move {
+            let _permit = permit;
+            let (end, hit_memory_limit) = executor.run(wasi, deadline).await;
+            executor.finish(&task_context, end, hit_memory_limit, started, cold, &stderr)
+        });
+
+        // Read the head: everything up to the first blank line.
+        let mut head = BytesMut::with_capacity(4096);
+        let head_end = loop {
+            if let Some(end) = response::find_head_end(&head) {
+                break Some(end);
+            }
+            if head.len() > response::MAX_HEAD {
+                guest.abort();
+                return self.bad_output(
+                    &context,
+                    &format!(
+                        "no blank line within the first {} KiB of output",
+                        response::MAX_HEAD >> 10
+                    ),
+                );
+            }
+            match reader.read_buf(&mut head).await {
+                Ok(0) | Err(_) => break None,
+                Ok(_) => {}
+            }
+        };
+        if head.len() as u64 > limits.max_output {
+            guest.abort();
+            return self.bad_output(&context, "output exceeded max_output");
+        }
+        let Some(head_end) = head_end else {
+            // The guest finished without a complete head: its ending says what went wrong.
+            let verdict = guest.await.unwrap_or(Verdict::ABORTED);
+            return match (verdict.clean(), head.len()) {
+                (true, 0) => self.bad_output(&context, "the guest wrote no output"),
+                (true, _) => self.bad_output(&context, "no blank line after the headers"),
+                (false, _) => self.failed_run_response(&context, verdict),
+            };
+        };
+        let mut leftover = head.split_off(head_end).freeze();
+        let parsed = match response::parse_head(&head) {
+            Ok(parsed) => parsed,
+            Err(e) => {
+                guest.abort();
+                return self.bad_output(&context, &e.to_string());
+            }
+        };
+        let remaining = limits.max_output - head.len() as u64;
+        if leftover.len() as u64 > remaining {
+            leftover = Bytes::new();
+        }
+        let body = CgiBody::new(reader, leftover, remaining, guest);
+        let mut response = http::Response::new(body.boxed_unsync());
+        *response.status_mut() = parsed.status;
+        *response.headers_mut() = parsed.headers;
+        response
+    }
+
+    /// Instantiates and runs the program until it exits, fails or the deadline passes.
+    async fn run(
+        &self,
+        wasi: wasmtime_wasi::WasiCtxBuilder,
+        deadline: tokio::time::Instant,
+    ) -> (RunEnd, bool) {
+        let mut wasi = wasi;
+        let memory = self.component().limits.memory;
+        match &self.shared.program {
+            Program::Module(pre) => {
+                let mut store = Store::new(
+                    pre.module().engine(),
+                    WagiState {
+                        wasi: wasi.build_p1(),
+                        limiter: MemoryLimiter::new(memory),
+                    },
+                );
+                store.limiter(|state| &mut state.limiter);
+                store.set_epoch_deadline(1);
+                store.epoch_deadline_async_yield_and_update(1);
+                let call = async {
+                    let instance = pre.instantiate_async(&mut store).await?;
+                    let entry = instance.get_typed_func::<(), ()>(&mut store, &self.entrypoint)?;
+                    entry.call_async(&mut store, ()).await
+                };
+                let end = match tokio::time::timeout_at(deadline, call).await {
+                    Ok(result) => exit_of(result.map(|()| 0)),
+                    Err(_) => RunEnd::TimedOut,
+                };
+                (end, store.data().limiter.hit_limit())
+            }
+            Program::Command(pre) => {
+                let mut store =
+                    Store::new(pre.engine(), HostState::from_wasi(wasi.build(), memory));
+                store.limiter(|state| &mut state.limiter);
+                store.set_epoch_deadline(1);
+                store.epoch_deadline_async_yield_and_update(1);
+                let call = async {
+                    let command = pre.instantiate_async(&mut store).await?;
+                    let status = command.wasi_cli_run().call_run(&mut store).await?;
+                    Ok(if status.is_ok() { 0 } else { 1 })
+                };
+                let end = match tokio::time::timeout_at(deadline, call).await {
+                    Ok(result) => exit_of(result),
+                    Err(_) => RunEnd::TimedOut,
+                };
+                (end, store.data().limiter.hit_limit())
+            }
+        }
+    }
+
+    /// Logs how the run ended and returns the verdict.
+    fn finish(
+        &self,
+        context: &RequestContext,
+        end: RunEnd,
+        hit_memory_limit: bool,
+        started: Instant,
+        cold: bool,
+        stderr: &MemoryOutputPipe,
+    ) -> Verdict {
+        let component = self.component().name.as_str();
+        log_pipes(context, component, &[("stderr", stderr)]);
+        let elapsed_us = started.elapsed().as_micros() as u64;
+        let route = context.route.pattern.as_str();
+        let entrypoint = self.entrypoint.as_str();
+        let outcome = match &end {
+            RunEnd::Exited(_) => Outcome::Ok,
+            RunEnd::TimedOut => Outcome::Timeout,
+            RunEnd::Failed(_) if hit_memory_limit => Outcome::MemoryLimit,
+            RunEnd::Failed(_) => Outcome::Trap,
+        };
+        let exit_code = match &end {
+            RunEnd::Exited(code) => Some(*code),
+            _ => None,
+        };
+        match end {
+            RunEnd::Exited(0) => {
+                tracing::debug!(
+                    invocation = context.invocation_id,
+                    component,
+                    route,
+                    entrypoint,
+                    elapsed_us,
+                    cold_start = cold,
+                    outcome = "ok",
+                    "invocation finished"
+                );
+            }
+            RunEnd::Exited(code) => {
+                tracing::warn!(
+                    invocation = context.invocation_id,
+                    component,
+                    route,
+                    entrypoint,
+                    elapsed_us,
+                    cold_start = cold,
+                    exit_code = code,
+                    "guest exited with a non-zero status"
+                );
+            }
+            RunEnd::TimedOut => {
+                tracing::warn!(
+                    invocation = context.invocation_id,
+                    component,
+                    route,
+                    entrypoint,
+                    elapsed_us,
+                    cold_start = cold,
+                    outcome = outcome.as_str(),
+                    "invocation failed"
+                );
+            }
+            RunEnd::Failed(error) => {
+                let backtrace = error
+                    .downcast_ref::<wasmtime::WasmBacktrace>()
+                    .map(|bt| bt.to_string())
+                    .unwrap_or_default();
+                let message = match error.downcast_ref::<wasmtime::Trap>() {
+                    Some(trap) => trap.to_string(),
+                    None => format!("{:#}", error.root_cause()),
+                };
+                tracing::error!(invocation = context.invocation_id, component, route, entrypoint, elapsed_us, cold_start = cold, outcome = outcome.as_str(), error = %message, backtrace = %backtrace, "invocation failed");
+            }
+        }
+        Verdict { outcome, exit_code }
+    }
+
+    /// The answer when the guest ended without writing a complete head.
+    fn failed_run_response(
+        &self,
+        context: &RequestContext,
+        verdict: Verdict,
+    ) -> http::Response<ResponseBody> {
+        let (status, what) = match verdict.outcome {
+            // WAGI answers a crashed script with 502, like any CGI gateway.
+            Outcome::Trap => (
+                http::StatusCode::BAD_GATEWAY,
+                "the guest trapped".to_string(),
+            ),
+            Outcome::Timeout => (
+                verdict.outcome.status(),
+                "the guest did not answer in time".to_string(),
+            ),
+            Outcome::MemoryLimit => (
+                verdict.outcome.status(),
+                "the guest exceeded its memory limit".to_string(),
+            ),
+            _ => (
+                http::StatusCode::BAD_GATEWAY,
+                format!(
+                    "the guest exited with status {} without a response",
+                    verdict.exit_code.unwrap_or(-1)
+                ),
+            ),
+        };
+        text_response(
+            status,
+            format!("{what} (invocation {})\n", context.invocation_id),
+        )
+    }
+
+    fn bad_output(&self, context: &RequestContext, what: &str) -> http::Response<ResponseBody> {
+        tracing::warn!(
+            invocation = context.invocation_id,
+            component = %self.component().name,
+            route = %context.route.pattern,
+            outcome = Outcome::BadOutput.as_str(),
+            problem = what,
+            "guest output is not a valid CGI response"
+        );
+        text_response(
+            http::StatusCode::BAD_GATEWAY,
+            format!(
+                "bad gateway: {what} (invocation {})\n",
+                context.invocation_id
+            ),
+        )
+    }
+
+    fn fault(
+        &self,
+        context: &RequestContext,
+        outcome: Outcome,
+        detail: &str,
+    ) -> http::Response<ResponseBody> {
+        tracing::warn!(
+            invocation = context.invocation_id,
+            component = %self.component().name,
+            route = %context.route.pattern,
+            outcome = outcome.as_str(),
+            detail,
+            "request not run"
+        );
+        crate::http_executor::fault_response(outcome, context.invocation_id)
+    }
+}
+
+fn exit_of(result: wasmtime::Result<i32>) -> RunEnd {
+    match result {
+        Ok(code) => RunEnd::Exited(code),
+        Err(e) => match e.downcast_ref::<I32Exit>() {
+            Some(exit) => RunEnd::Exited(exit.0),
+            None => RunEnd::Failed(e),
+        },
+    }
+}

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs what building and testing Wasmgate needs beyond rustup: the wasm rustup targets and
+# the Debian packages listed in scripts/c-guest-packages.txt (the C toolchain for the C guest
+# example). Installs only what is missing; safe to run again.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+rustup target add wasm32-wasip2 wasm32-wasip1 >/dev/null 2>&1
+rustup component add clippy rustfmt >/dev/null 2>&1 || true
+
+mapfile -t packages < <(grep -v '^#' scripts/c-guest-packages.txt | sed '/^$/d')
+missing=()
+for package in "${packages[@]}"; do
+    status=$(dpkg-query -W -f='${Status}' "$package" 2>/dev/null || true)
+    [[ $status == "install ok installed" ]] || missing+=("$package")
+done
+if ((${#missing[@]})); then
+    echo "Installing Debian packages: ${missing[*]}" >&2
+    sudo_cmd=()
+    if [[ $(id -u) -ne 0 ]]; then sudo_cmd=(sudo); fi
+    "${sudo_cmd[@]}" apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
