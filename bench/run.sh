@@ -18,6 +18,7 @@ Settings (environment variables):
   URL_PATH=/         path requested from every server
   SKIP_WASMTIME=1    leave out `wasmtime serve` (no wasmtime-cli install needed)
   SKIP_WASMGATE=1    leave out wasmgate (no wasmgate build, no guest build)
+  SKIP_WAGI=1        leave out the WAGI (CGI) hello served by wasmgate
   SKIP_BUILD=1       use the existing native-hello, wasmgate and hello.wasm; build nothing
   WASMTIME_BIN=PATH  use this wasmtime (must be 48.0.8) instead of the cached install
   STARTUP_TIMEOUT=120   seconds a server may take to answer its first request
@@ -48,6 +49,7 @@ WARMUP=${WARMUP:-1s}
 URL_PATH=${URL_PATH:-/}
 SKIP_WASMTIME=${SKIP_WASMTIME:-0}
 SKIP_WASMGATE=${SKIP_WASMGATE:-0}
+SKIP_WAGI=${SKIP_WAGI:-0}
 SKIP_BUILD=${SKIP_BUILD:-0}
 STARTUP_TIMEOUT=${STARTUP_TIMEOUT:-120}
 BUILD_TIMEOUT=${BUILD_TIMEOUT:-3600}
@@ -265,6 +267,11 @@ if [[ $SKIP_WASMGATE != 1 ]]; then
     # environment cannot turn them on and skew the figures.
     start_server wasmgate "$port" env RUST_LOG=info "$WASMGATE_BIN" up "$HELLO_APP" --listen "127.0.0.1:$port" \
         --cache-dir "$CACHE/wasmgate-compiled"
+    if [[ $SKIP_WAGI != 1 ]]; then
+        port=$(free_port)
+        start_server wasmgate-wagi "$port" env RUST_LOG=info "$WASMGATE_BIN" up "$ROOT/bench/wagi-app" \
+            --listen "127.0.0.1:$port" --cache-dir "$CACHE/wasmgate-compiled"
+    fi
 fi
 
 LOADAVG_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -352,6 +359,7 @@ command_line+="THREADS=$THREADS CONNECTIONS=$CONNECTIONS DURATION=$DURATION ROUN
 [[ $URL_PATH == / ]] || command_line+=" URL_PATH=$URL_PATH"
 [[ $SKIP_WASMTIME != 1 ]] || command_line+=" SKIP_WASMTIME=1"
 [[ $SKIP_WASMGATE != 1 ]] || command_line+=" SKIP_WASMGATE=1"
+[[ $SKIP_WAGI != 1 ]] || command_line+=" SKIP_WAGI=1"
 [[ $SKIP_BUILD != 1 ]] || command_line+=" SKIP_BUILD=1"
 command_line+=" bench/run.sh"
 
@@ -422,4 +430,6 @@ def ratio(a, b, key, label):
 ratio("wasmgate", "native", "rps", "req/s")
 ratio("wasmgate", "wasmtime-serve", "rps", "req/s")
 ratio("wasmgate", "wasmtime-serve", "cpu", "CPU/req")
+ratio("wasmgate-wagi", "wasmgate", "rps", "req/s")
+ratio("wasmgate-wagi", "wasmgate", "cpu", "CPU/req")
 EOF
