@@ -9,6 +9,7 @@
 #
 #   tests/fixtures/wagi   -> tests/fixtures/wagi/target/wasm32-wasip1/release/wagi-fixture.wasm
 #   examples/wagi-hello-rust -> examples/wagi-hello-rust/target/wasm32-wasip1/release/wagi-hello-rust.wasm
+#   tests/fixtures/wagi-component -> tests/fixtures/wagi-component/target/wasm32-wasip2/release/wagi-component.wasm
 #   examples/wagi-hello-c -> examples/wagi-hello-c/wagi-hello-c.wasm   (clang + wasi-libc)
 #
 # Each Rust guest is its own cargo package (own Cargo.lock, own target/). The wasi:http
@@ -63,6 +64,7 @@ GUESTS=(
     "wasm32-wasip2:tests/fixtures/wasi-0.2.0:wasi020"
     "wasm32-wasip1:tests/fixtures/wagi:wagi-fixture"
     "wasm32-wasip1:examples/wagi-hello-rust:wagi-hello-rust"
+    "wasm32-wasip2:tests/fixtures/wagi-component:wagi-component"
 )
 
 outputs=()

@@ -476,3 +476,65 @@ async fn example_guests_in_rust_and_c_serve_their_greeting() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_wasi_cli_run_component_is_served_as_cgi() {
+    support::fixture_wasm();
+    let wasm = repo_root()
+        .join("tests/fixtures/wagi-component/target/wasm32-wasip2/release/wagi-component.wasm");
+    let text = format!(
+        "[app]\nname = \"cmd\"\n[[route]]\npath = \"/run/...\"\ncomponent = \"cmd\"\n\
+         [component.cmd]\nsource = {:?}\nexecutor = \"wagi\"\n",
+        wasm.display().to_string()
+    );
+    let server = Server::start(&text);
+    let mut client = Client::connect(server.addr, Protocol::Http1).await;
+    let reply = client.send("POST", "/run/some/path", "posted").await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert_eq!(reply.text(), "component PATH_INFO=/some/path stdin=posted");
+    let reply = get(server.addr, "/run/fail").await;
+    assert_eq!(reply.status, 502);
+    // WASI 0.2's exit carries success or failure only: exit(7) arrives as status 1.
+    assert!(
+        reply.text().contains("exited with status 1"),
+        "{}",
+        reply.text()
+    );
+}
+
+#[test]
+fn bad_routes_output_fails_the_load_naming_the_line() {
+    for (fixture, expected) in [
+        ("bad-routes", "_routes line 2"),
+        ("missing-export-routes", "no_such_export"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let wasm =
+            wat::parse_file(repo_root().join(format!("tests/fixtures/wagi-wat/{fixture}.wat")))
+                .unwrap();
+        std::fs::write(dir.path().join("m.wasm"), wasm).unwrap();
+        std::fs::write(
+            dir.path().join("wasmgate.toml"),
+            "[app]\nname = \"x\"\n[[route]]\npath = \"/m/...\"\ncomponent = \"m\"\n[component.m]\nsource = \"m.wasm\"\nexecutor = \"wagi\"\n",
+        )
+        .unwrap();
+        let (code, _, stderr) = run_wasmgate(&["up", dir.path().to_str().unwrap(), "--no-cache"]);
+        assert_ne!(code, 0, "{fixture}");
+        assert!(stderr.contains("component `m`"), "{fixture}: {stderr}");
+        assert!(stderr.contains(expected), "{fixture}: {stderr}");
+    }
+}
+
+#[test]
+fn a_missing_entrypoint_fails_the_load_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(wagi_fixture_wasm(), dir.path().join("m.wasm")).unwrap();
+    std::fs::write(
+        dir.path().join("wasmgate.toml"),
+        "[app]\nname = \"x\"\n[component.m]\nsource = \"m.wasm\"\nexecutor = \"wagi\"\nentrypoint = \"nope\"\n",
+    )
+    .unwrap();
+    let (code, _, stderr) = run_wasmgate(&["up", dir.path().to_str().unwrap(), "--no-cache"]);
+    assert_ne!(code, 0);
+    assert!(stderr.contains("does not export `nope`"), "{stderr}");
+}
