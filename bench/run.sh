@@ -266,11 +266,11 @@ if [[ $SKIP_WASMGATE != 1 ]]; then
     # Per-request logs are at debug level; pin the level so a RUST_LOG in the caller's
     # environment cannot turn them on and skew the figures.
     start_server wasmgate "$port" env RUST_LOG=info "$WASMGATE_BIN" up "$HELLO_APP" --listen "127.0.0.1:$port" \
-        --cache-dir "$CACHE/wasmgate-compiled"
+        --admin-listen 127.0.0.1:0 --cache-dir "$CACHE/wasmgate-compiled"
     if [[ $SKIP_WAGI != 1 ]]; then
         port=$(free_port)
         start_server wasmgate-wagi "$port" env RUST_LOG=info "$WASMGATE_BIN" up "$ROOT/bench/wagi-app" \
-            --listen "127.0.0.1:$port" --cache-dir "$CACHE/wasmgate-compiled"
+            --listen "127.0.0.1:$port" --admin-listen 127.0.0.1:0 --cache-dir "$CACHE/wasmgate-compiled"
     fi
 fi
 

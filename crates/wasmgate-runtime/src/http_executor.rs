@@ -11,12 +11,14 @@ use crate::executor::{
 };
 use crate::host::{CapturedOutput, HostState};
 use crate::outcome::Outcome;
+use crate::record::{Counted, Direction, Pending};
 use http_body_util::BodyExt;
 use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::{oneshot, Semaphore};
 use wasmgate_manifest::Component;
+use wasmgate_telemetry::{count_lines, Telemetry};
 use wasmtime::Store;
 use wasmtime_wasi_http::p2::bindings::http::types::{ErrorCode, Scheme as WasiScheme};
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
@@ -29,18 +31,10 @@ pub struct HttpExecutor {
     permits: Arc<Semaphore>,
     /// Still true until the first instance since load has been created.
     cold: AtomicBool,
+    telemetry: Arc<Telemetry>,
 }
 
 type GuestResponse = Result<http::Response<HyperOutgoingBody>, ErrorCode>;
-
-/// What the task measured about one invocation, for its log line.
-struct Usage {
-    hit_memory_limit: bool,
-    peak_memory: usize,
-    status: u16,
-    started: Instant,
-    cold: bool,
-}
 
 /// How the guest task ended, before classification.
 enum TaskEnd {
@@ -51,13 +45,18 @@ enum TaskEnd {
 }
 
 impl HttpExecutor {
-    pub fn new(component: Arc<Component>, pre: ProxyPre<HostState>) -> HttpExecutor {
+    pub fn new(
+        component: Arc<Component>,
+        pre: ProxyPre<HostState>,
+        telemetry: Arc<Telemetry>,
+    ) -> HttpExecutor {
         let permits = Arc::new(Semaphore::new(component.limits.max_concurrency as usize));
         HttpExecutor {
             component,
             pre,
             permits,
             cold: AtomicBool::new(true),
+            telemetry,
         }
     }
 
@@ -67,17 +66,37 @@ impl HttpExecutor {
         context: RequestContext,
     ) -> http::Response<ResponseBody> {
         let started = Instant::now();
+        let pending = Pending::new(
+            &self.telemetry,
+            &context,
+            &self.component.name,
+            "http",
+            request.method(),
+            started,
+        );
         let deadline = tokio::time::Instant::from_std(started + self.component.limits.timeout);
         let permit =
             match tokio::time::timeout_at(deadline, self.permits.clone().acquire_owned()).await {
-                Ok(Ok(permit)) => permit,
-                _ => return self.answer_fault(&context, Outcome::Overloaded, "all instances busy"),
+                Ok(Ok(permit)) => InstanceGuard::new(permit, &self.telemetry, &self.component.name),
+                _ => {
+                    return self.answer_fault(
+                        &context,
+                        &pending,
+                        Outcome::Overloaded,
+                        "all instances busy",
+                    )
+                }
             };
 
         let (state, output) = match HostState::new(&self.component) {
             Ok(built) => built,
             Err(e) => {
-                return self.answer_fault(&context, Outcome::InstantiateFailed, &format!("{e:#}"));
+                return self.answer_fault(
+                    &context,
+                    &pending,
+                    Outcome::InstantiateFailed,
+                    &format!("{e:#}"),
+                );
             }
         };
         let mut store = Store::new(self.pre.engine(), state);
@@ -92,6 +111,7 @@ impl HttpExecutor {
         let (sender, receiver) = oneshot::channel::<GuestResponse>();
         let status = Arc::new(AtomicU16::new(0));
         let seen_status = status.clone();
+        let request = request.map(|body| Counted::new(body, pending.clone(), Direction::Request));
         let prepared = store
             .data_mut()
             .http()
@@ -112,21 +132,30 @@ impl HttpExecutor {
         let (req, out) = match prepared {
             Ok(handles) => handles,
             Err(e) => {
-                return self.answer_fault(&context, Outcome::InstantiateFailed, &format!("{e:#}"));
+                return self.answer_fault(
+                    &context,
+                    &pending,
+                    Outcome::InstantiateFailed,
+                    &format!("{e:#}"),
+                );
             }
         };
 
         let cold = self.cold.swap(false, Ordering::Relaxed);
         let executor = self.clone();
         let task_context = context.clone();
+        let task_pending = pending.clone();
         let task = tokio::spawn(async move {
             let _permit = permit;
             let pre = executor.pre.clone();
+            let mut instantiate_us = 0;
             let run = async {
+                let instantiating = Instant::now();
                 let proxy = match pre.instantiate_async(&mut store).await {
                     Ok(proxy) => proxy,
                     Err(e) => return TaskEnd::InstantiateFailed(e),
                 };
+                instantiate_us = instantiating.elapsed().as_micros() as u64;
                 match proxy
                     .wasi_http_incoming_handler()
                     .call_handle(&mut store, req, out)
@@ -143,23 +172,23 @@ impl HttpExecutor {
             let peak_memory = store.data().limiter.peak();
             drop(store);
             let status = status.load(Ordering::Relaxed);
-            let outcome = executor.finish(
-                &task_context,
-                end,
-                Usage {
-                    hit_memory_limit,
-                    peak_memory,
-                    status,
-                    started,
-                    cold,
-                },
-                &output,
-            );
-            (outcome, status)
+            let usage = Usage {
+                hit_memory_limit,
+                peak_memory,
+                status,
+                started,
+                cold,
+                instantiate_us,
+            };
+            executor.finish(&task_context, &task_pending, end, usage, &output)
         });
 
         match receiver.await {
-            Ok(Ok(response)) => response.map(|body| body.map_err(Into::into).boxed_unsync()),
+            Ok(Ok(response)) => response.map(|body| {
+                Counted::new(body, pending, Direction::Response)
+                    .map_err(Into::into)
+                    .boxed_unsync()
+            }),
             Ok(Err(code)) => {
                 tracing::warn!(
                     invocation = context.invocation_id,
@@ -167,6 +196,10 @@ impl HttpExecutor {
                     error = ?code,
                     "guest answered with an error code instead of a response"
                 );
+                pending.update(|r| {
+                    r.status = 500;
+                    r.error = Some(format!("guest error code: {code:?}"));
+                });
                 text_response(
                     http::StatusCode::INTERNAL_SERVER_ERROR,
                     format!(
@@ -177,24 +210,27 @@ impl HttpExecutor {
             }
             // The guest never set a response: the task's outcome says why.
             Err(_) => {
-                let outcome = match task.await {
-                    Ok((outcome, _)) => outcome,
-                    Err(_) => Outcome::Trap,
-                };
+                let outcome = task.await.unwrap_or(Outcome::Trap);
                 let outcome = if outcome == Outcome::Ok {
                     Outcome::NoResponse
                 } else {
                     outcome
                 };
-                fault_response(outcome, context.invocation_id)
+                let response = fault_response(outcome, context.invocation_id);
+                pending.update(|r| {
+                    r.outcome = outcome.as_str();
+                    r.status = response.status().as_u16();
+                });
+                response
             }
         }
     }
 
-    /// Classifies and logs how the invocation ended; returns the outcome.
+    /// Classifies and logs how the invocation ended, fills the record; returns the outcome.
     fn finish(
         &self,
         context: &RequestContext,
+        pending: &Pending,
         end: TaskEnd,
         usage: Usage,
         output: &CapturedOutput,
@@ -205,6 +241,7 @@ impl HttpExecutor {
             status,
             started,
             cold,
+            instantiate_us,
         } = usage;
         let elapsed_us = started.elapsed().as_micros() as u64;
         let (outcome, error) = match end {
@@ -220,46 +257,56 @@ impl HttpExecutor {
             TaskEnd::Failed(e) => (Outcome::Trap, Some(e)),
         };
         log_guest_output(context, &self.component.name, output);
+        let stdout = output.stdout.contents();
+        let stderr = output.stderr.contents();
+        let (message, backtrace) = match &error {
+            Some(error) => {
+                let (message, backtrace) = describe_error(error);
+                (Some(message), Some(backtrace))
+            }
+            None if outcome == Outcome::Timeout => (
+                Some(format!(
+                    "timed out after {:?}",
+                    self.component.limits.timeout
+                )),
+                None,
+            ),
+            None => (None, None),
+        };
+        pending.update(|r| {
+            r.outcome = outcome.as_str();
+            if status != 0 {
+                r.status = status;
+            }
+            r.error = message.clone();
+            r.backtrace = backtrace.clone().filter(|b| !b.is_empty());
+            r.instantiate_time_us = instantiate_us;
+            r.peak_memory_bytes = peak_memory as u64;
+            r.cold_start = cold;
+            r.stdout_bytes = stdout.len() as u64;
+            r.stdout_lines = count_lines(&stdout);
+            r.stderr_bytes = stderr.len() as u64;
+            r.stderr_lines = count_lines(&stderr);
+        });
         let component = &*self.component.name;
         let route = context.route.pattern.as_str();
-        match (&outcome, error) {
-            (Outcome::Ok, _) => tracing::debug!(
+        match (&outcome, message) {
+            (Outcome::Ok, _) => {}
+            (Outcome::Timeout, _) | (_, None) => tracing::warn!(
                 invocation = context.invocation_id,
                 component,
                 route,
                 status,
                 elapsed_us,
-                peak_memory,
-                cold_start = cold,
-                outcome = outcome.as_str(),
-                "invocation finished"
-            ),
-            (_, Some(error)) => {
-                let backtrace = error
-                    .downcast_ref::<wasmtime::WasmBacktrace>()
-                    .map(|bt| bt.to_string())
-                    .unwrap_or_default();
-                let message = match error.downcast_ref::<wasmtime::Trap>() {
-                    Some(trap) => trap.to_string(),
-                    None => format!("{:#}", error.root_cause()),
-                };
-                tracing::error!(
-                    invocation = context.invocation_id, component, route, status,
-                    elapsed_us, peak_memory, cold_start = cold, outcome = outcome.as_str(),
-                    error = %message, backtrace = %backtrace,
-                    "invocation failed"
-                );
-            }
-            (_, None) => tracing::warn!(
-                invocation = context.invocation_id,
-                component,
-                route,
-                status,
-                elapsed_us,
-                peak_memory,
                 cold_start = cold,
                 outcome = outcome.as_str(),
                 timeout_ms = self.component.limits.timeout.as_millis() as u64,
+                "invocation failed"
+            ),
+            (_, Some(message)) => tracing::error!(
+                invocation = context.invocation_id, component, route, status,
+                elapsed_us, peak_memory, cold_start = cold, outcome = outcome.as_str(),
+                error = %message, backtrace = %backtrace.unwrap_or_default(),
                 "invocation failed"
             ),
         }
@@ -269,6 +316,7 @@ impl HttpExecutor {
     fn answer_fault(
         &self,
         context: &RequestContext,
+        pending: &Pending,
         outcome: Outcome,
         detail: &str,
     ) -> http::Response<ResponseBody> {
@@ -280,7 +328,64 @@ impl HttpExecutor {
             detail,
             "request not run"
         );
-        fault_response(outcome, context.invocation_id)
+        let response = fault_response(outcome, context.invocation_id);
+        pending.update(|r| {
+            r.outcome = outcome.as_str();
+            r.status = response.status().as_u16();
+            r.error = Some(detail.to_string());
+        });
+        response
+    }
+}
+
+/// What the task measured about one invocation.
+struct Usage {
+    hit_memory_limit: bool,
+    peak_memory: usize,
+    status: u16,
+    started: Instant,
+    cold: bool,
+    instantiate_us: u64,
+}
+
+/// The trap message and the symbolized guest backtrace of a failed call.
+pub(crate) fn describe_error(error: &wasmtime::Error) -> (String, String) {
+    let backtrace = error
+        .downcast_ref::<wasmtime::WasmBacktrace>()
+        .map(|bt| bt.to_string())
+        .unwrap_or_default();
+    let message = match error.downcast_ref::<wasmtime::Trap>() {
+        Some(trap) => trap.to_string(),
+        None => format!("{:#}", error.root_cause()),
+    };
+    (message, backtrace)
+}
+
+/// A concurrency permit that also keeps the instances-in-use gauge.
+pub(crate) struct InstanceGuard {
+    _permit: tokio::sync::OwnedSemaphorePermit,
+    telemetry: Arc<Telemetry>,
+    component: String,
+}
+
+impl InstanceGuard {
+    pub(crate) fn new(
+        permit: tokio::sync::OwnedSemaphorePermit,
+        telemetry: &Arc<Telemetry>,
+        component: &str,
+    ) -> InstanceGuard {
+        telemetry.metrics.instance_created(component);
+        InstanceGuard {
+            _permit: permit,
+            telemetry: telemetry.clone(),
+            component: component.to_string(),
+        }
+    }
+}
+
+impl Drop for InstanceGuard {
+    fn drop(&mut self) {
+        self.telemetry.metrics.instance_dropped(&self.component);
     }
 }
 

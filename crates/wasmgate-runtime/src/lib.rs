@@ -23,6 +23,7 @@ mod http_executor;
 mod limiter;
 mod loader;
 mod outcome;
+mod record;
 mod runtime;
 mod wagi;
 
@@ -34,5 +35,5 @@ pub use executor::{
     Scheme,
 };
 pub use outcome::Outcome;
-pub use runtime::{LoadedComponent, Runtime, RuntimeOptions, SubRouteExecutor};
+pub use runtime::{LoadedComponent, Runtime, RuntimeOptions, SubRouteExecutor, DEFAULT_HISTORY};
 pub use wagi::SubRoute;

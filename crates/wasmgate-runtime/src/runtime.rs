@@ -12,22 +12,29 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use wasmgate_manifest::{Executor as ExecutorKind, Manifest};
+use wasmgate_telemetry::{CacheResult, Telemetry};
 use wasmtime::Engine;
 
-/// Where compiled artifacts go.
-#[derive(Debug, Clone)]
+/// Where compiled artifacts go and where invocation records are sent.
+#[derive(Clone)]
 pub struct RuntimeOptions {
     /// `None` turns the compile cache off.
     pub cache_dir: Option<PathBuf>,
+    /// Where invocation records go; `None` makes one for the app with a default history size.
+    pub telemetry: Option<Arc<Telemetry>>,
 }
 
 impl Default for RuntimeOptions {
     fn default() -> Self {
         RuntimeOptions {
             cache_dir: default_cache_dir(),
+            telemetry: None,
         }
     }
 }
+
+/// Invocation records kept for the admin API unless configured otherwise.
+pub const DEFAULT_HISTORY: usize = 1024;
 
 /// What loading did for one component, for the startup report.
 #[derive(Debug, Clone)]
@@ -48,6 +55,7 @@ pub struct SubRouteExecutor {
 
 pub struct Runtime {
     engine: Engine,
+    telemetry: Arc<Telemetry>,
     executors: BTreeMap<String, Arc<dyn Executor>>,
     sub_routes: BTreeMap<String, Vec<SubRouteExecutor>>,
     loaded: Vec<LoadedComponent>,
@@ -72,6 +80,10 @@ impl Runtime {
         })?;
         let ticker = EpochTicker::start(&engine).map_err(|e| LoadError::Engine(e.into()))?;
         let cache = CompileCache::new(options.cache_dir.clone());
+        let telemetry = options
+            .telemetry
+            .clone()
+            .unwrap_or_else(|| Arc::new(Telemetry::new(&manifest.app.name, DEFAULT_HISTORY)));
         let linker = http_linker(&engine).map_err(LoadError::Engine)?;
         let module_linker = wagi::module_linker(&engine).map_err(LoadError::Engine)?;
 
@@ -91,10 +103,19 @@ impl Runtime {
                         name: name.clone(),
                         executor: component.executor,
                         size: compiled.size,
-                        cache: compiled.cache,
+                        cache: compiled.cache.clone(),
                         load_time: started.elapsed(),
                     });
-                    let executor = HttpExecutor::new(Arc::new(component.clone()), compiled.pre);
+                    telemetry.metrics.component_loaded(
+                        name,
+                        component.limits.max_concurrency,
+                        cache_result(&compiled.cache),
+                    );
+                    let executor = HttpExecutor::new(
+                        Arc::new(component.clone()),
+                        compiled.pre,
+                        telemetry.clone(),
+                    );
                     executors.insert(name.clone(), Arc::new(executor));
                 }
                 ExecutorKind::Wagi => {
@@ -107,8 +128,19 @@ impl Runtime {
                             "allowed_hosts is recorded, but WAGI modules cannot make outbound HTTP requests in this version"
                         );
                     }
-                    let loaded_wagi =
-                        wagi::load(&engine, &module_linker, &linker, &cache, component)?;
+                    let loaded_wagi = wagi::load(
+                        &engine,
+                        &module_linker,
+                        &linker,
+                        &cache,
+                        component,
+                        &telemetry,
+                    )?;
+                    telemetry.metrics.component_loaded(
+                        name,
+                        component.limits.max_concurrency,
+                        cache_result(&loaded_wagi.cache),
+                    );
                     if let CacheStatus::Rebuilt(why) = &loaded_wagi.cache {
                         tracing::warn!(component = %name, reason = %why, "compile cache entry was invalid; rebuilt it");
                     }
@@ -116,7 +148,7 @@ impl Runtime {
                         name: name.clone(),
                         executor: component.executor,
                         size: loaded_wagi.size,
-                        cache: loaded_wagi.cache,
+                        cache: loaded_wagi.cache.clone(),
                         load_time: started.elapsed(),
                     });
                     executors.insert(name.clone(), loaded_wagi.executor);
@@ -134,6 +166,7 @@ impl Runtime {
         }
         Ok(Runtime {
             engine,
+            telemetry,
             executors,
             sub_routes,
             loaded,
@@ -158,5 +191,19 @@ impl Runtime {
 
     pub fn engine(&self) -> &Engine {
         &self.engine
+    }
+
+    /// Where this runtime's invocation records go.
+    pub fn telemetry(&self) -> &Arc<Telemetry> {
+        &self.telemetry
+    }
+}
+
+fn cache_result(status: &CacheStatus) -> CacheResult {
+    match status {
+        CacheStatus::Hit => CacheResult::Hit,
+        CacheStatus::Miss => CacheResult::Miss,
+        CacheStatus::Rebuilt(_) => CacheResult::Rebuilt,
+        CacheStatus::Disabled => CacheResult::Disabled,
     }
 }

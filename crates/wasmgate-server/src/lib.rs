@@ -6,11 +6,13 @@
 //! `listener.rs` accepts and drains connections, `service.rs` turns a request into a routed
 //! call, `router.rs` picks the route, and `shutdown.rs` carries the stop signal.
 
+mod admin;
 mod listener;
 mod router;
 mod service;
 mod shutdown;
 
+pub use admin::AdminServer;
 pub use listener::{Server, ServerOptions};
 pub use router::{RouteTarget, Router};
 pub use service::Healthz;

@@ -16,13 +16,16 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use wasmgate_runtime::{Executor, Scheme};
+use wasmgate_telemetry::Telemetry;
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ServerOptions {
     /// How long in-flight requests may run after shutdown begins.
     pub shutdown_grace: Duration,
     /// Time a client has to send a request's headers (slow-client protection).
     pub header_read_timeout: Duration,
+    /// Where the active-requests gauge lives; `None` keeps no metrics.
+    pub telemetry: Option<Arc<Telemetry>>,
 }
 
 impl Default for ServerOptions {
@@ -30,6 +33,7 @@ impl Default for ServerOptions {
         ServerOptions {
             shutdown_grace: Duration::from_secs(30),
             header_read_timeout: Duration::from_secs(30),
+            telemetry: None,
         }
     }
 }
@@ -52,7 +56,11 @@ impl Server {
         Ok(Server {
             listener,
             local_addr,
-            dispatcher: Arc::new(Dispatcher::new(router, Scheme::Http)),
+            dispatcher: Arc::new(Dispatcher::new(
+                router,
+                Scheme::Http,
+                options.telemetry.clone(),
+            )),
             options,
         })
     }

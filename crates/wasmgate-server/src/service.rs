@@ -10,19 +10,26 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use wasmgate_runtime::{text_response, Executor, RequestContext, ResponseBody, Scheme};
+use wasmgate_telemetry::Telemetry;
 
 pub struct Dispatcher {
     router: Router<Arc<dyn Executor>>,
     scheme: Scheme,
     next_invocation: AtomicU64,
+    telemetry: Option<Arc<Telemetry>>,
 }
 
 impl Dispatcher {
-    pub fn new(router: Router<Arc<dyn Executor>>, scheme: Scheme) -> Dispatcher {
+    pub fn new(
+        router: Router<Arc<dyn Executor>>,
+        scheme: Scheme,
+        telemetry: Option<Arc<Telemetry>>,
+    ) -> Dispatcher {
         Dispatcher {
             router,
             scheme,
             next_invocation: AtomicU64::new(1),
+            telemetry,
         }
     }
 
@@ -63,7 +70,12 @@ impl Dispatcher {
             invocation_id: self.next_invocation.fetch_add(1, Ordering::Relaxed),
         };
         let response = route.target.clone().handle(request, context);
-        Box::pin(async move { Ok(response.await) })
+        let active = self.telemetry.clone().map(ActiveRequest::new);
+        Box::pin(async move {
+            let response = response.await;
+            drop(active);
+            Ok(response)
+        })
     }
 }
 
@@ -86,6 +98,23 @@ impl Service<http::Request<Incoming>> for ConnectionService {
     fn call(&self, request: http::Request<Incoming>) -> Self::Future {
         self.dispatcher
             .dispatch(request, self.remote_addr, self.local_addr)
+    }
+}
+
+/// Counts a routed request in `http_server_active_requests` until its response head is ready
+/// (or the client gives up and the future is dropped).
+struct ActiveRequest(Arc<Telemetry>);
+
+impl ActiveRequest {
+    fn new(telemetry: Arc<Telemetry>) -> ActiveRequest {
+        telemetry.metrics.request_started();
+        ActiveRequest(telemetry)
+    }
+}
+
+impl Drop for ActiveRequest {
+    fn drop(&mut self) {
+        self.0.metrics.request_answered();
     }
 }
 

@@ -50,6 +50,24 @@ pub struct UpArgs {
     )]
     pub listen: SocketAddr,
 
+    /// Address of the admin listener: /metrics, /api/invocations, /healthz, /readyz. Keep it
+    /// off public interfaces.
+    #[arg(
+        long,
+        value_name = "ADDR",
+        default_value = "127.0.0.1:9464",
+        env = "WASMGATE_ADMIN_LISTEN"
+    )]
+    pub admin_listen: SocketAddr,
+
+    /// Do not start the admin listener.
+    #[arg(long, conflicts_with = "admin_listen")]
+    pub no_admin: bool,
+
+    /// Invocation records kept in memory for /api/invocations.
+    #[arg(long, value_name = "N", default_value_t = wasmgate_runtime::DEFAULT_HISTORY)]
+    pub invocation_history: usize,
+
     /// Directory for compiled components [default: $XDG_CACHE_HOME/wasmgate or ~/.cache/wasmgate].
     #[arg(
         long,

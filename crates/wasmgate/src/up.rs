@@ -7,11 +7,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use wasmgate_manifest::{Manifest, RoutePath, MANIFEST_FILE_NAME};
 use wasmgate_runtime::{CacheStatus, Executor, RouteInfo, Runtime, RuntimeOptions};
-use wasmgate_server::{Healthz, RouteTarget, Router, Server, ServerOptions, Shutdown};
+use wasmgate_server::{AdminServer, Healthz, RouteTarget, Router, Server, ServerOptions, Shutdown};
+use wasmgate_telemetry::Telemetry;
 
 pub fn run(args: UpArgs) -> anyhow::Result<()> {
     let manifest_path = manifest_path(&args.path);
     let manifest = Manifest::load(&manifest_path)?;
+    let telemetry = Arc::new(Telemetry::new(&manifest.app.name, args.invocation_history));
     let options = RuntimeOptions {
         cache_dir: if args.no_cache {
             None
@@ -20,6 +22,7 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
                 .clone()
                 .or_else(wasmgate_runtime::default_cache_dir)
         },
+        telemetry: Some(telemetry),
     };
     let runtime = Runtime::load(&manifest, &options)?;
     let router = build_router(&manifest, &runtime)?;
@@ -44,20 +47,47 @@ async fn serve(
         .map(|r| (r.info.pattern.clone(), r.component.clone(), r.host.clone()))
         .collect();
     routes.sort();
+    let telemetry = runtime.telemetry().clone();
     let options = ServerOptions {
         shutdown_grace: args.shutdown_grace,
+        telemetry: Some(telemetry.clone()),
         ..ServerOptions::default()
     };
     let server = Server::bind(args.listen, router, options)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let admin = if args.no_admin {
+        None
+    } else {
+        let admin = AdminServer::bind(args.admin_listen, telemetry)
+            .await
+            .with_context(|| {
+                format!(
+                    "cannot listen on {} (admin; --admin-listen or --no-admin)",
+                    args.admin_listen
+                )
+            })?;
+        Some(admin)
+    };
     let addr = server.local_addr()?;
-    print_banner(&manifest, &runtime, &routes, addr);
+    print_banner(
+        &manifest,
+        &runtime,
+        &routes,
+        addr,
+        admin.as_ref().map(AdminServer::local_addr),
+    );
     tracing::info!(app = %manifest.app.name, %addr, "serving");
 
     let shutdown = Shutdown::new();
     tokio::spawn(watch_signals(shutdown.clone()));
-    server.run(shutdown).await;
+    let admin_shutdown = shutdown.clone();
+    let admin_task = async move {
+        if let Some(admin) = admin {
+            admin.run(admin_shutdown).await;
+        }
+    };
+    tokio::join!(server.run(shutdown), admin_task);
     tracing::info!("stopped");
     Ok(())
 }
@@ -183,6 +213,7 @@ fn print_banner(
     runtime: &Runtime,
     routes: &[(String, String, Option<String>)],
     addr: std::net::SocketAddr,
+    admin: Option<std::net::SocketAddr>,
 ) {
     use std::fmt::Write;
     let mut text = String::new();
@@ -222,6 +253,12 @@ fn print_banner(
             loaded.executor,
             loaded.size as f64 / 1024.0,
             loaded.load_time.as_millis()
+        );
+    }
+    if let Some(admin) = admin {
+        let _ = writeln!(
+            text,
+            "Admin on http://{admin} (/metrics, /api/invocations, /healthz, /readyz)"
         );
     }
     // A closed stdout (e.g. piped into `head`) must not stop the server.

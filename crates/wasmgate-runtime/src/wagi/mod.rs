@@ -20,9 +20,10 @@ use crate::cache::{CacheStatus, CompileCache};
 use crate::error::LoadError;
 use crate::executor::{text_response, Executor, RequestContext, ResponseBody, ResponseFuture};
 use crate::host::HostState;
-use crate::http_executor::log_pipes;
+use crate::http_executor::{log_pipes, InstanceGuard};
 use crate::limiter::MemoryLimiter;
 use crate::outcome::Outcome;
+use crate::record::{Counted, Direction, Pending};
 use body::CgiBody;
 use bytes::{Bytes, BytesMut};
 use http_body_util::{BodyExt, Limited};
@@ -33,6 +34,7 @@ use std::time::Instant;
 use tokio::io::AsyncReadExt;
 use tokio::sync::Semaphore;
 use wasmgate_manifest::Component;
+use wasmgate_telemetry::{count_lines, Telemetry};
 use wasmtime::component::Linker as ComponentLinker;
 use wasmtime::{Engine, Linker, Store};
 use wasmtime_wasi::cli::AsyncStdoutStream;
@@ -55,6 +57,7 @@ struct Shared {
     program: Program,
     permits: Arc<Semaphore>,
     cold: AtomicBool,
+    telemetry: Arc<Telemetry>,
 }
 
 pub struct WagiExecutor {
@@ -76,6 +79,7 @@ pub fn load(
     components: &ComponentLinker<HostState>,
     cache: &CompileCache,
     component: &Component,
+    telemetry: &Arc<Telemetry>,
 ) -> Result<LoadedWagi, LoadError> {
     let options = component.wagi.clone().unwrap_or_default();
     let loaded = program::load(
@@ -91,6 +95,7 @@ pub fn load(
         program: loaded.program,
         permits: Arc::new(Semaphore::new(component.limits.max_concurrency as usize)),
         cold: AtomicBool::new(true),
+        telemetry: telemetry.clone(),
     });
     let executor = |entrypoint: &str| {
         Arc::new(WagiExecutor {
@@ -134,6 +139,14 @@ impl Verdict {
     }
 }
 
+/// What one run of the guest produced.
+struct Run {
+    end: RunEnd,
+    hit_memory_limit: bool,
+    peak_memory: usize,
+    instantiate_us: u64,
+}
+
 /// How the guest run ended.
 enum RunEnd {
     Exited(i32),
@@ -162,41 +175,48 @@ impl WagiExecutor {
         context: RequestContext,
     ) -> http::Response<ResponseBody> {
         let started = Instant::now();
+        let telemetry = &self.shared.telemetry;
+        let pending = Pending::new(
+            telemetry,
+            &context,
+            &self.component().name,
+            "wagi",
+            request.method(),
+            started,
+        );
         let limits = self.component().limits;
         let deadline = tokio::time::Instant::from_std(started + limits.timeout);
-        let permit =
-            match tokio::time::timeout_at(deadline, self.shared.permits.clone().acquire_owned())
-                .await
-            {
-                Ok(Ok(permit)) => permit,
-                _ => return self.fault(&context, Outcome::Overloaded, "all instances busy"),
-            };
+        let permits = self.shared.permits.clone();
+        let permit = match tokio::time::timeout_at(deadline, permits.acquire_owned()).await {
+            Ok(Ok(permit)) => InstanceGuard::new(permit, telemetry, &self.component().name),
+            _ => {
+                return self.fault(
+                    &context,
+                    &pending,
+                    Outcome::Overloaded,
+                    "all instances busy",
+                )
+            }
+        };
 
         let (parts, body) = request.into_parts();
-        let body =
-            match tokio::time::timeout_at(deadline, Limited::new(body, MAX_REQUEST_BODY).collect())
-                .await
-            {
-                Ok(Ok(collected)) => collected.to_bytes(),
-                Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => {
-                    return text_response(
-                        http::StatusCode::PAYLOAD_TOO_LARGE,
-                        format!("request body over {} MiB\n", MAX_REQUEST_BODY >> 20),
-                    );
-                }
-                Ok(Err(_)) => {
-                    return text_response(
-                        http::StatusCode::BAD_REQUEST,
-                        "could not read the request body\n",
-                    )
-                }
-                Err(_) => {
-                    return text_response(
-                        http::StatusCode::REQUEST_TIMEOUT,
-                        "request body not received in time\n",
-                    )
-                }
-            };
+        let collecting = Limited::new(body, MAX_REQUEST_BODY).collect();
+        let body = match tokio::time::timeout_at(deadline, collecting).await {
+            Ok(Ok(collected)) => collected.to_bytes(),
+            Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => {
+                let why = format!("request body over {} MiB", MAX_REQUEST_BODY >> 20);
+                return self.refuse(&pending, http::StatusCode::PAYLOAD_TOO_LARGE, why);
+            }
+            Ok(Err(_)) => {
+                let why = "could not read the request body".to_string();
+                return self.refuse(&pending, http::StatusCode::BAD_REQUEST, why);
+            }
+            Err(_) => {
+                let why = "request body not received in time".to_string();
+                return self.refuse(&pending, http::StatusCode::REQUEST_TIMEOUT, why);
+            }
+        };
+        pending.add_request_bytes(body.len() as u64);
 
         let options = self.component().wagi.clone().unwrap_or_default();
         let vars = cgi_env::cgi_variables(&cgi_env::CgiRequest {
@@ -211,7 +231,14 @@ impl WagiExecutor {
         let stderr = MemoryOutputPipe::new(STDERR_CAP);
         let mut wasi = match crate::host::wasi_builder(self.component()) {
             Ok(wasi) => wasi,
-            Err(e) => return self.fault(&context, Outcome::InstantiateFailed, &format!("{e:#}")),
+            Err(e) => {
+                return self.fault(
+                    &context,
+                    &pending,
+                    Outcome::InstantiateFailed,
+                    &format!("{e:#}"),
+                )
+            }
         };
         wasi.envs(&vars);
         // The component's own variables, unless they would shadow a CGI variable: the guest
@@ -229,10 +256,11 @@ impl WagiExecutor {
         let cold = self.shared.cold.swap(false, Ordering::Relaxed);
         let executor = self.clone();
         let task_context = context.clone();
+        let task_pending = pending.clone();
         let guest = tokio::spawn(async move {
             let _permit = permit;
-            let (end, hit_memory_limit) = executor.run(wasi, deadline).await;
-            executor.finish(&task_context, end, hit_memory_limit, started, cold, &stderr)
+            let run = executor.run(wasi, deadline).await;
+            executor.finish(&task_context, &task_pending, run, started, cold, &stderr)
         });
 
         // Read the head: everything up to the first blank line.
@@ -245,6 +273,7 @@ impl WagiExecutor {
                 guest.abort();
                 return self.bad_output(
                     &context,
+                    &pending,
                     &format!(
                         "no blank line within the first {} KiB of output",
                         response::MAX_HEAD >> 10
@@ -258,15 +287,15 @@ impl WagiExecutor {
         };
         if head.len() as u64 > limits.max_output {
             guest.abort();
-            return self.bad_output(&context, "output exceeded max_output");
+            return self.bad_output(&context, &pending, "output exceeded max_output");
         }
         let Some(head_end) = head_end else {
             // The guest finished without a complete head: its ending says what went wrong.
             let verdict = guest.await.unwrap_or(Verdict::ABORTED);
             return match (verdict.clean(), head.len()) {
-                (true, 0) => self.bad_output(&context, "the guest wrote no output"),
-                (true, _) => self.bad_output(&context, "no blank line after the headers"),
-                (false, _) => self.failed_run_response(&context, verdict),
+                (true, 0) => self.bad_output(&context, &pending, "the guest wrote no output"),
+                (true, _) => self.bad_output(&context, &pending, "no blank line after the headers"),
+                (false, _) => self.failed_run_response(&context, &pending, verdict),
             };
         };
         let mut leftover = head.split_off(head_end).freeze();
@@ -274,7 +303,7 @@ impl WagiExecutor {
             Ok(parsed) => parsed,
             Err(e) => {
                 guest.abort();
-                return self.bad_output(&context, &e.to_string());
+                return self.bad_output(&context, &pending, &e.to_string());
             }
         };
         let remaining = limits.max_output - head.len() as u64;
@@ -282,6 +311,8 @@ impl WagiExecutor {
             leftover = Bytes::new();
         }
         let body = CgiBody::new(reader, leftover, remaining, guest);
+        pending.update(|r| r.status = parsed.status.as_u16());
+        let body = Counted::new(body, pending, Direction::Response);
         let mut response = http::Response::new(body.boxed_unsync());
         *response.status_mut() = parsed.status;
         *response.headers_mut() = parsed.headers;
@@ -293,7 +324,7 @@ impl WagiExecutor {
         &self,
         wasi: wasmtime_wasi::WasiCtxBuilder,
         deadline: tokio::time::Instant,
-    ) -> (RunEnd, bool) {
+    ) -> Run {
         let mut wasi = wasi;
         let memory = self.component().limits.memory;
         match &self.shared.program {
@@ -308,8 +339,11 @@ impl WagiExecutor {
                 store.limiter(|state| &mut state.limiter);
                 store.set_epoch_deadline(1);
                 store.epoch_deadline_async_yield_and_update(1);
+                let mut instantiate_us = 0;
                 let call = async {
+                    let instantiating = Instant::now();
                     let instance = pre.instantiate_async(&mut store).await?;
+                    instantiate_us = instantiating.elapsed().as_micros() as u64;
                     let entry = instance.get_typed_func::<(), ()>(&mut store, &self.entrypoint)?;
                     entry.call_async(&mut store, ()).await
                 };
@@ -317,7 +351,12 @@ impl WagiExecutor {
                     Ok(result) => exit_of(result.map(|()| 0)),
                     Err(_) => RunEnd::TimedOut,
                 };
-                (end, store.data().limiter.hit_limit())
+                Run {
+                    end,
+                    hit_memory_limit: store.data().limiter.hit_limit(),
+                    peak_memory: store.data().limiter.peak(),
+                    instantiate_us,
+                }
             }
             Program::Command(pre) => {
                 let mut store =
@@ -325,8 +364,11 @@ impl WagiExecutor {
                 store.limiter(|state| &mut state.limiter);
                 store.set_epoch_deadline(1);
                 store.epoch_deadline_async_yield_and_update(1);
+                let mut instantiate_us = 0;
                 let call = async {
+                    let instantiating = Instant::now();
                     let command = pre.instantiate_async(&mut store).await?;
+                    instantiate_us = instantiating.elapsed().as_micros() as u64;
                     let status = command.wasi_cli_run().call_run(&mut store).await?;
                     Ok(if status.is_ok() { 0 } else { 1 })
                 };
@@ -334,7 +376,12 @@ impl WagiExecutor {
                     Ok(result) => exit_of(result),
                     Err(_) => RunEnd::TimedOut,
                 };
-                (end, store.data().limiter.hit_limit())
+                Run {
+                    end,
+                    hit_memory_limit: store.data().limiter.hit_limit(),
+                    peak_memory: store.data().limiter.peak(),
+                    instantiate_us,
+                }
             }
         }
     }
@@ -343,12 +390,18 @@ impl WagiExecutor {
     fn finish(
         &self,
         context: &RequestContext,
-        end: RunEnd,
-        hit_memory_limit: bool,
+        pending: &Pending,
+        run: Run,
         started: Instant,
         cold: bool,
         stderr: &MemoryOutputPipe,
     ) -> Verdict {
+        let Run {
+            end,
+            hit_memory_limit,
+            peak_memory,
+            instantiate_us,
+        } = run;
         let component = self.component().name.as_str();
         log_pipes(context, component, &[("stderr", stderr)]);
         let elapsed_us = started.elapsed().as_micros() as u64;
@@ -364,6 +417,35 @@ impl WagiExecutor {
             RunEnd::Exited(code) => Some(*code),
             _ => None,
         };
+        let stderr_bytes = stderr.contents();
+        let (message, backtrace) = match &end {
+            RunEnd::Failed(error) => {
+                let (message, backtrace) = crate::http_executor::describe_error(error);
+                (Some(message), Some(backtrace).filter(|b| !b.is_empty()))
+            }
+            RunEnd::TimedOut => (
+                Some(format!(
+                    "timed out after {:?}",
+                    self.component().limits.timeout
+                )),
+                None,
+            ),
+            RunEnd::Exited(_) => (None, None),
+        };
+        pending.update(|r| {
+            // The request side may already have judged the output (bad_output); keep that.
+            if r.outcome == "ok" {
+                r.outcome = outcome.as_str();
+            }
+            r.exit_code = exit_code;
+            r.error = r.error.take().or(message);
+            r.backtrace = backtrace;
+            r.instantiate_time_us = instantiate_us;
+            r.peak_memory_bytes = peak_memory as u64;
+            r.cold_start = cold;
+            r.stderr_bytes = stderr_bytes.len() as u64;
+            r.stderr_lines = count_lines(&stderr_bytes);
+        });
         match end {
             RunEnd::Exited(0) => {
                 tracing::debug!(
@@ -420,6 +502,7 @@ impl WagiExecutor {
     fn failed_run_response(
         &self,
         context: &RequestContext,
+        pending: &Pending,
         verdict: Verdict,
     ) -> http::Response<ResponseBody> {
         let (status, what) = match verdict.outcome {
@@ -444,13 +527,24 @@ impl WagiExecutor {
                 ),
             ),
         };
+        pending.update(|r| r.status = status.as_u16());
         text_response(
             status,
             format!("{what} (invocation {})\n", context.invocation_id),
         )
     }
 
-    fn bad_output(&self, context: &RequestContext, what: &str) -> http::Response<ResponseBody> {
+    fn bad_output(
+        &self,
+        context: &RequestContext,
+        pending: &Pending,
+        what: &str,
+    ) -> http::Response<ResponseBody> {
+        pending.update(|r| {
+            r.outcome = Outcome::BadOutput.as_str();
+            r.status = 502;
+            r.error = Some(what.to_string());
+        });
         tracing::warn!(
             invocation = context.invocation_id,
             component = %self.component().name,
@@ -471,9 +565,15 @@ impl WagiExecutor {
     fn fault(
         &self,
         context: &RequestContext,
+        pending: &Pending,
         outcome: Outcome,
         detail: &str,
     ) -> http::Response<ResponseBody> {
+        pending.update(|r| {
+            r.outcome = outcome.as_str();
+            r.status = outcome.status().as_u16();
+            r.error = Some(detail.to_string());
+        });
         tracing::warn!(
             invocation = context.invocation_id,
             component = %self.component().name,
@@ -483,6 +583,23 @@ impl WagiExecutor {
             "request not run"
         );
         crate::http_executor::fault_response(outcome, context.invocation_id)
+    }
+}
+
+impl WagiExecutor {
+    /// Answers a request the guest never saw (body too large or too slow).
+    fn refuse(
+        &self,
+        pending: &Pending,
+        status: http::StatusCode,
+        why: String,
+    ) -> http::Response<ResponseBody> {
+        pending.update(|r| {
+            r.outcome = "rejected";
+            r.status = status.as_u16();
+            r.error = Some(why.clone());
+        });
+        text_response(status, format!("{why}\n"))
     }
 }
 

@@ -62,6 +62,8 @@ pub fn fixture_manifest(extra: &str) -> String {
 pub struct Server {
     pub child: Child,
     pub addr: SocketAddr,
+    /// The admin listener (`/metrics`, `/api/invocations`...).
+    pub admin: SocketAddr,
     pub dir: tempfile::TempDir,
     pub stdout: Arc<Mutex<String>>,
     pub stderr: Arc<Mutex<String>>,
@@ -89,7 +91,8 @@ impl Server {
         command
             .arg("up")
             .arg(dir.path())
-            .args(["--listen", "127.0.0.1:0", "--log-format", "json"]);
+            .args(["--listen", "127.0.0.1:0", "--log-format", "json"])
+            .args(["--admin-listen", "127.0.0.1:0"]);
         if !extra_args
             .iter()
             .any(|a| *a == "--cache-dir" || *a == "--no-cache")
@@ -98,7 +101,10 @@ impl Server {
         }
         let mut child = command
             .args(extra_args)
-            .env("RUST_LOG", "info,wasmgate_runtime=debug")
+            .env(
+                "RUST_LOG",
+                "info,wasmgate_runtime=debug,wasmgate::invocation=debug",
+            )
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -106,9 +112,10 @@ impl Server {
         let stdout = collect(child.stdout.take().unwrap());
         let stderr = collect(child.stderr.take().unwrap());
         let started = Instant::now();
-        let addr = loop {
-            if let Some(addr) = listening_addr(&stdout.lock().unwrap()) {
-                break addr;
+        let (addr, admin) = loop {
+            let text = stdout.lock().unwrap().clone();
+            if let (Some(addr), Some(admin)) = (listening_addr(&text), admin_addr(&text)) {
+                break (addr, admin);
             }
             if let Ok(Some(status)) = child.try_wait() {
                 panic!(
@@ -126,6 +133,7 @@ impl Server {
         Server {
             child,
             addr,
+            admin,
             dir,
             stdout,
             stderr,
@@ -204,6 +212,11 @@ fn collect(stream: impl std::io::Read + Send + 'static) -> Arc<Mutex<String>> {
         }
     });
     buffer
+}
+
+fn admin_addr(stdout: &str) -> Option<SocketAddr> {
+    let rest = stdout.split("Admin on http://").nth(1)?;
+    rest.split_whitespace().next()?.parse().ok()
 }
 
 fn listening_addr(stdout: &str) -> Option<SocketAddr> {

@@ -1,0 +1,157 @@
+//! Building one invocation's record while the request runs, and emitting it when the last
+//! party that can add to it is done: the guest's task (outcome, memory, output) and the
+//! response body (bytes sent, whether the client stayed to the end). Whichever finishes last
+//! emits, so the record's wall time covers the whole exchange.
+
+use crate::executor::RequestContext;
+use bytes::Bytes;
+use http_body::{Body, Frame, SizeHint};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use wasmgate_telemetry::{InvocationRecord, Telemetry};
+
+pub struct Pending {
+    record: Mutex<InvocationRecord>,
+    telemetry: Arc<Telemetry>,
+    started: Instant,
+    request_bytes: AtomicU64,
+    response_bytes: AtomicU64,
+    /// Set when the response body was dropped before its end: the client went away.
+    body_cut: AtomicBool,
+    /// HEAD responses have no body to send, so an unpolled body is not a cut one.
+    head_request: bool,
+}
+
+impl Pending {
+    pub fn new(
+        telemetry: &Arc<Telemetry>,
+        context: &RequestContext,
+        component: &str,
+        executor: &'static str,
+        method: &http::Method,
+        started: Instant,
+    ) -> Arc<Pending> {
+        let started_at_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        Arc::new(Pending {
+            record: Mutex::new(InvocationRecord {
+                id: context.invocation_id,
+                started_at_ms,
+                app: telemetry.app().to_string(),
+                route: context.route.pattern.clone(),
+                component: component.to_string(),
+                executor,
+                method: method.as_str().to_string(),
+                outcome: "ok",
+                ..Default::default()
+            }),
+            telemetry: telemetry.clone(),
+            started,
+            request_bytes: AtomicU64::new(0),
+            response_bytes: AtomicU64::new(0),
+            body_cut: AtomicBool::new(false),
+            head_request: method == http::Method::HEAD,
+        })
+    }
+
+    /// Changes the record in place.
+    pub fn update(&self, change: impl FnOnce(&mut InvocationRecord)) {
+        let mut record = self.record.lock().unwrap_or_else(|p| p.into_inner());
+        change(&mut record);
+    }
+
+    pub fn add_request_bytes(&self, n: u64) {
+        self.request_bytes.fetch_add(n, Ordering::Relaxed);
+    }
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        let mut record = std::mem::take(self.record.get_mut().unwrap_or_else(|p| p.into_inner()));
+        record.wall_time_us = self.started.elapsed().as_micros() as u64;
+        record.request_bytes = *self.request_bytes.get_mut();
+        record.response_bytes = *self.response_bytes.get_mut();
+        if *self.body_cut.get_mut() && record.outcome == "ok" {
+            record.outcome = "client_gone";
+        }
+        self.telemetry.emit(record);
+    }
+}
+
+/// A body that counts its bytes into a [`Pending`] record (request bodies on their way to a
+/// guest, response bodies on their way to the client).
+pub struct Counted<B: Body> {
+    inner: B,
+    pending: Option<Arc<Pending>>,
+    direction: Direction,
+}
+
+#[derive(Clone, Copy)]
+pub enum Direction {
+    Request,
+    Response,
+}
+
+impl<B: Body> Counted<B> {
+    pub fn new(inner: B, pending: Arc<Pending>, direction: Direction) -> Counted<B> {
+        Counted {
+            inner,
+            pending: Some(pending),
+            direction,
+        }
+    }
+}
+
+impl<B: Body<Data = Bytes> + Unpin> Body for Counted<B> {
+    type Data = Bytes;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
+        let this = self.get_mut();
+        let polled = Pin::new(&mut this.inner).poll_frame(cx);
+        match &polled {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let (Some(data), Some(pending)) = (frame.data_ref(), &this.pending) {
+                    let counter = match this.direction {
+                        Direction::Request => &pending.request_bytes,
+                        Direction::Response => &pending.response_bytes,
+                    };
+                    counter.fetch_add(data.len() as u64, Ordering::Relaxed);
+                }
+                // hyper may stop polling once a body says it has ended.
+                if this.inner.is_end_stream() {
+                    this.pending = None;
+                }
+            }
+            // The end (or a failure): this body has nothing more to add.
+            Poll::Ready(None) | Poll::Ready(Some(Err(_))) => this.pending = None,
+            Poll::Pending => {}
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl<B: Body> Drop for Counted<B> {
+    fn drop(&mut self) {
+        if let (Some(pending), Direction::Response) = (&self.pending, self.direction) {
+            if !self.inner.is_end_stream() && !pending.head_request {
+                pending.body_cut.store(true, Ordering::Relaxed);
+            }
+        }
+    }
+}

@@ -1,0 +1,148 @@
+//! The recent-invocations ring: the last N records, newest first, filtered on query. Bounded so
+//! a busy server's memory does not grow with its traffic.
+
+use crate::record::InvocationRecord;
+use serde::Deserialize;
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+
+pub struct History {
+    capacity: usize,
+    records: Mutex<VecDeque<Arc<InvocationRecord>>>,
+}
+
+/// `GET /api/invocations?route=&outcome=&component=&limit=`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InvocationQuery {
+    pub route: Option<String>,
+    pub outcome: Option<String>,
+    pub component: Option<String>,
+    pub limit: Option<usize>,
+}
+
+impl InvocationQuery {
+    pub const DEFAULT_LIMIT: usize = 100;
+}
+
+impl History {
+    pub fn new(capacity: usize) -> History {
+        History {
+            capacity,
+            records: Mutex::new(VecDeque::with_capacity(capacity.min(4096))),
+        }
+    }
+
+    pub fn push(&self, record: InvocationRecord) {
+        if self.capacity == 0 {
+            return;
+        }
+        let mut records = self
+            .records
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if records.len() == self.capacity {
+            records.pop_back();
+        }
+        records.push_front(Arc::new(record));
+    }
+
+    /// Matching records, newest first.
+    pub fn query(&self, query: &InvocationQuery) -> Vec<Arc<InvocationRecord>> {
+        let limit = query.limit.unwrap_or(InvocationQuery::DEFAULT_LIMIT);
+        let records = self
+            .records
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        records
+            .iter()
+            .filter(|r| query.route.as_deref().is_none_or(|route| r.route == route))
+            .filter(|r| {
+                query
+                    .outcome
+                    .as_deref()
+                    .is_none_or(|outcome| r.outcome == outcome)
+            })
+            .filter(|r| query.component.as_deref().is_none_or(|c| r.component == c))
+            .take(limit)
+            .cloned()
+            .collect()
+    }
+
+    pub fn len(&self) -> usize {
+        self.records.lock().map_or(0, |r| r.len())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(id: u64, route: &str, outcome: &'static str) -> InvocationRecord {
+        InvocationRecord {
+            id,
+            route: route.into(),
+            outcome,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn keeps_the_newest_up_to_capacity() {
+        let history = History::new(3);
+        for id in 1..=5 {
+            history.push(record(id, "/a", "ok"));
+        }
+        let ids: Vec<u64> = history
+            .query(&InvocationQuery::default())
+            .iter()
+            .map(|r| r.id)
+            .collect();
+        assert_eq!(ids, [5, 4, 3]);
+    }
+
+    #[test]
+    fn filters_by_route_outcome_and_limit() {
+        let history = History::new(10);
+        history.push(record(1, "/a", "ok"));
+        history.push(record(2, "/b", "trap"));
+        history.push(record(3, "/a", "trap"));
+        history.push(record(4, "/a", "ok"));
+        let query = InvocationQuery {
+            route: Some("/a".into()),
+            outcome: Some("trap".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            history
+                .query(&query)
+                .iter()
+                .map(|r| r.id)
+                .collect::<Vec<_>>(),
+            [3]
+        );
+        let query = InvocationQuery {
+            limit: Some(2),
+            ..Default::default()
+        };
+        assert_eq!(
+            history
+                .query(&query)
+                .iter()
+                .map(|r| r.id)
+                .collect::<Vec<_>>(),
+            [4, 3]
+        );
+    }
+
+    #[test]
+    fn zero_capacity_keeps_nothing() {
+        let history = History::new(0);
+        history.push(record(1, "/a", "ok"));
+        assert!(history.is_empty());
+    }
+}

@@ -1,0 +1,324 @@
+//! Prometheus metrics. HTTP figures follow OpenTelemetry's HTTP server conventions in
+//! Prometheus form (`http_server_request_duration_seconds`); Wasm figures live under `wasm_`.
+//! Labels are route patterns, component names and small enums, never raw paths.
+
+use crate::record::InvocationRecord;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct HttpLabels {
+    http_route: String,
+    http_request_method: String,
+    http_response_status_class: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RouteLabels {
+    http_route: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ComponentLabels {
+    component: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabels {
+    component: String,
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CacheLabels {
+    component: String,
+    result: &'static str,
+}
+
+/// How a component's compiled code was obtained at load.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CacheResult {
+    Hit,
+    Miss,
+    Rebuilt,
+    Disabled,
+}
+
+impl CacheResult {
+    fn as_str(self) -> &'static str {
+        match self {
+            CacheResult::Hit => "hit",
+            CacheResult::Miss => "miss",
+            CacheResult::Rebuilt => "rebuilt",
+            CacheResult::Disabled => "disabled",
+        }
+    }
+}
+
+type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
+
+pub struct Metrics {
+    registry: Registry,
+    request_duration: HistogramFamily<HttpLabels>,
+    active_requests: Gauge,
+    request_body_size: HistogramFamily<RouteLabels>,
+    response_body_size: HistogramFamily<RouteLabels>,
+    invocations: Family<OutcomeLabels, Counter>,
+    instantiate_duration: HistogramFamily<ComponentLabels>,
+    peak_memory: HistogramFamily<ComponentLabels>,
+    cold_starts: Family<ComponentLabels, Counter>,
+    instances_in_use: Family<ComponentLabels, Gauge>,
+    instances_capacity: Family<ComponentLabels, Gauge>,
+    compile_cache: Family<CacheLabels, Counter>,
+}
+
+fn duration_histogram() -> Histogram {
+    // Wasm invocations are often well under a millisecond: start at 100 µs.
+    Histogram::new([
+        0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+        5.0, 10.0,
+    ])
+}
+
+fn size_histogram() -> Histogram {
+    // 64 B ... 64 MiB.
+    Histogram::new(exponential_buckets(64.0, 4.0, 11))
+}
+
+fn memory_histogram() -> Histogram {
+    // 64 KiB (one Wasm page) ... 4 GiB.
+    Histogram::new(exponential_buckets(65536.0, 2.0, 17))
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let mut registry = Registry::default();
+        let metrics = Metrics {
+            request_duration: Family::new_with_constructor(duration_histogram),
+            active_requests: Gauge::default(),
+            request_body_size: Family::new_with_constructor(size_histogram),
+            response_body_size: Family::new_with_constructor(size_histogram),
+            invocations: Family::default(),
+            instantiate_duration: Family::new_with_constructor(duration_histogram),
+            peak_memory: Family::new_with_constructor(memory_histogram),
+            cold_starts: Family::default(),
+            instances_in_use: Family::default(),
+            instances_capacity: Family::default(),
+            compile_cache: Family::default(),
+            registry: Registry::default(),
+        };
+        registry.register(
+            "http_server_request_duration_seconds",
+            "Duration of HTTP server requests that reached a component",
+            metrics.request_duration.clone(),
+        );
+        registry.register(
+            "http_server_active_requests",
+            "Requests being handled (until the response head is sent)",
+            metrics.active_requests.clone(),
+        );
+        registry.register(
+            "http_server_request_body_size_bytes",
+            "Size of request bodies given to components",
+            metrics.request_body_size.clone(),
+        );
+        registry.register(
+            "http_server_response_body_size_bytes",
+            "Size of response bodies sent by components",
+            metrics.response_body_size.clone(),
+        );
+        registry.register(
+            "wasm_invocations",
+            "Component invocations by outcome (ok, trap, timeout, memory_limit, ...)",
+            metrics.invocations.clone(),
+        );
+        registry.register(
+            "wasm_instantiate_duration_seconds",
+            "Time to create a component instance",
+            metrics.instantiate_duration.clone(),
+        );
+        registry.register(
+            "wasm_peak_memory_bytes",
+            "Largest linear memory an invocation reached",
+            metrics.peak_memory.clone(),
+        );
+        registry.register(
+            "wasm_cold_starts",
+            "Invocations that created the first instance of a component since load",
+            metrics.cold_starts.clone(),
+        );
+        registry.register(
+            "wasm_instances_in_use",
+            "Instances of a component alive now",
+            metrics.instances_in_use.clone(),
+        );
+        registry.register(
+            "wasm_instances_capacity",
+            "Instances of a component that may be alive at once (limits.max_concurrency)",
+            metrics.instances_capacity.clone(),
+        );
+        registry.register(
+            "wasm_compile_cache",
+            "Component loads by compile-cache result (hit, miss, rebuilt, disabled)",
+            metrics.compile_cache.clone(),
+        );
+        Metrics {
+            registry,
+            ..metrics
+        }
+    }
+
+    /// Records a finished invocation.
+    pub fn observe(&self, record: &InvocationRecord) {
+        let route = RouteLabels {
+            http_route: record.route.clone(),
+        };
+        self.request_duration
+            .get_or_create(&HttpLabels {
+                http_route: record.route.clone(),
+                http_request_method: record.method.clone(),
+                http_response_status_class: record.status_class(),
+            })
+            .observe(record.wall_time_us as f64 / 1e6);
+        self.request_body_size
+            .get_or_create(&route)
+            .observe(record.request_bytes as f64);
+        self.response_body_size
+            .get_or_create(&route)
+            .observe(record.response_bytes as f64);
+        self.invocations
+            .get_or_create(&OutcomeLabels {
+                component: record.component.clone(),
+                outcome: record.outcome,
+            })
+            .inc();
+        let component = ComponentLabels {
+            component: record.component.clone(),
+        };
+        if record.instantiate_time_us > 0 {
+            self.instantiate_duration
+                .get_or_create(&component)
+                .observe(record.instantiate_time_us as f64 / 1e6);
+        }
+        if record.peak_memory_bytes > 0 {
+            self.peak_memory
+                .get_or_create(&component)
+                .observe(record.peak_memory_bytes as f64);
+        }
+        if record.cold_start {
+            self.cold_starts.get_or_create(&component).inc();
+        }
+    }
+
+    pub fn request_started(&self) {
+        self.active_requests.inc();
+    }
+
+    pub fn request_answered(&self) {
+        self.active_requests.dec();
+    }
+
+    pub fn instance_created(&self, component: &str) {
+        self.instances_gauge(component).inc();
+    }
+
+    pub fn instance_dropped(&self, component: &str) {
+        self.instances_gauge(component).dec();
+    }
+
+    fn instances_gauge(&self, component: &str) -> Gauge {
+        self.instances_in_use
+            .get_or_create(&ComponentLabels {
+                component: component.to_string(),
+            })
+            .clone()
+    }
+
+    /// Called once per component at load.
+    pub fn component_loaded(&self, component: &str, capacity: u32, cache: CacheResult) {
+        let labels = ComponentLabels {
+            component: component.to_string(),
+        };
+        self.instances_capacity
+            .get_or_create(&labels)
+            .set(i64::from(capacity));
+        drop(self.instances_in_use.get_or_create(&labels));
+        self.compile_cache
+            .get_or_create(&CacheLabels {
+                component: component.to_string(),
+                result: cache.as_str(),
+            })
+            .inc();
+    }
+
+    /// The OpenMetrics text exposition of every metric.
+    pub fn encode(&self) -> String {
+        let mut text = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut text, &self.registry);
+        text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_invocation_shows_up_in_the_exposition() {
+        let metrics = Metrics::new();
+        metrics.component_loaded("api", 8, CacheResult::Miss);
+        metrics.observe(&InvocationRecord {
+            route: "/api/...".into(),
+            component: "api".into(),
+            method: "GET".into(),
+            status: 500,
+            outcome: "trap",
+            wall_time_us: 1200,
+            instantiate_time_us: 15,
+            peak_memory_bytes: 1 << 20,
+            cold_start: true,
+            ..Default::default()
+        });
+        let text = metrics.encode();
+        assert!(
+            text.contains("wasm_invocations_total{component=\"api\",outcome=\"trap\"} 1"),
+            "{text}"
+        );
+        assert!(text.contains("http_server_request_duration_seconds_count{http_route=\"/api/...\",http_request_method=\"GET\",http_response_status_class=\"5xx\"} 1"), "{text}");
+        assert!(
+            text.contains("wasm_cold_starts_total{component=\"api\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("wasm_instances_capacity{component=\"api\"} 8"),
+            "{text}"
+        );
+        assert!(
+            text.contains("wasm_compile_cache_total{component=\"api\",result=\"miss\"} 1"),
+            "{text}"
+        );
+        assert!(text.ends_with("# EOF\n"), "{text}");
+    }
+
+    #[test]
+    fn instance_gauge_goes_up_and_down() {
+        let metrics = Metrics::new();
+        metrics.instance_created("a");
+        metrics.instance_created("a");
+        metrics.instance_dropped("a");
+        assert!(metrics
+            .encode()
+            .contains("wasm_instances_in_use{component=\"a\"} 1"));
+    }
+}

@@ -1,0 +1,89 @@
+//! The invocation record: what one request did inside Wasmgate.
+
+use serde::Serialize;
+
+/// One request's invocation of a component. Times are microseconds; `None` means the figure is
+/// not measured for this component (e.g. instructions without fuel).
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct InvocationRecord {
+    pub id: u64,
+    /// Unix time the request arrived, in milliseconds.
+    pub started_at_ms: u64,
+    pub app: String,
+    /// The route pattern as written in the manifest, never the raw path.
+    pub route: String,
+    pub component: String,
+    /// `http` or `wagi`.
+    pub executor: &'static str,
+    pub method: String,
+    /// The status the client got (0 if the client went away before a response).
+    pub status: u16,
+    /// `ok`, `trap`, `timeout`, `memory_limit`, `no_response`, `bad_output`, `overloaded`,
+    /// `instantiate_failed`, `client_gone`.
+    pub outcome: &'static str,
+    pub error: Option<String>,
+    pub backtrace: Option<String>,
+    pub exit_code: Option<i32>,
+    pub wall_time_us: u64,
+    pub instantiate_time_us: u64,
+    pub guest_cpu_time_us: Option<u64>,
+    pub host_calls: Option<u64>,
+    pub host_call_time_us: Option<u64>,
+    pub instructions: Option<u64>,
+    pub peak_memory_bytes: u64,
+    pub cold_start: bool,
+    pub request_bytes: u64,
+    pub response_bytes: u64,
+    pub stdout_lines: u64,
+    pub stdout_bytes: u64,
+    pub stderr_lines: u64,
+    pub stderr_bytes: u64,
+}
+
+impl InvocationRecord {
+    /// `2xx`, `4xx`... the status label metrics use (low cardinality).
+    pub fn status_class(&self) -> &'static str {
+        match self.status {
+            100..=199 => "1xx",
+            200..=299 => "2xx",
+            300..=399 => "3xx",
+            400..=499 => "4xx",
+            500..=599 => "5xx",
+            _ => "none",
+        }
+    }
+}
+
+/// Line and byte counts of captured guest output.
+pub fn count_lines(bytes: &[u8]) -> u64 {
+    let newlines = bytes.iter().filter(|&&b| b == b'\n').count() as u64;
+    match bytes.last() {
+        Some(b'\n') | None => newlines,
+        Some(_) => newlines + 1,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_classes() {
+        let mut record = InvocationRecord {
+            status: 204,
+            ..Default::default()
+        };
+        assert_eq!(record.status_class(), "2xx");
+        record.status = 504;
+        assert_eq!(record.status_class(), "5xx");
+        record.status = 0;
+        assert_eq!(record.status_class(), "none");
+    }
+
+    #[test]
+    fn lines_count_a_final_partial_line() {
+        assert_eq!(count_lines(b""), 0);
+        assert_eq!(count_lines(b"a\nb\n"), 2);
+        assert_eq!(count_lines(b"a\nb"), 2);
+    }
+}

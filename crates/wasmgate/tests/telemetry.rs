@@ -1,0 +1,222 @@
+//! Observability: the admin listener, invocation records, metrics and the per-invocation log
+//! line, checked against the real binary over HTTP.
+
+mod support;
+
+use serde_json::Value;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+use support::{fixture_manifest, get, wagi_fixture_wasm, Client, Protocol, Server};
+
+/// The fixture on every path, with tight limits so faults are quick.
+fn manifest() -> String {
+    fixture_manifest("[component.fixture.limits]\nmemory = \"32MiB\"\ntimeout = \"1s\"\n")
+}
+
+/// Records matching `query`, waiting (bounded) until at least `want` are there: a record is
+/// published when its response body has been sent and the guest's task has ended.
+async fn invocations(admin: SocketAddr, query: &str, want: usize) -> Vec<Value> {
+    let started = Instant::now();
+    loop {
+        let reply = get(admin, &format!("/api/invocations?{query}")).await;
+        assert_eq!(reply.status, 200, "{}", reply.text());
+        let parsed: Value = serde_json::from_slice(&reply.body).unwrap();
+        let records = parsed["invocations"].as_array().unwrap().clone();
+        if records.len() >= want || started.elapsed() > Duration::from_secs(5) {
+            return records;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn admin_endpoints_live_on_their_own_listener() {
+    let server = Server::start(&manifest());
+    assert_ne!(server.admin, server.addr);
+    // On the public listener these paths belong to the app (the fixture answers 404 itself).
+    for path in ["/metrics", "/api/invocations"] {
+        let public = get(server.addr, path).await;
+        assert_eq!(public.status, 404, "{path}");
+        assert!(
+            public.text().contains("fixture: unknown path"),
+            "{path}: {}",
+            public.text()
+        );
+    }
+    assert_eq!(get(server.admin, "/healthz").await.text(), "ok\n");
+    assert_eq!(get(server.admin, "/readyz").await.text(), "ready\n");
+    let metrics = get(server.admin, "/metrics").await;
+    assert_eq!(metrics.status, 200);
+    assert!(metrics.headers["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("application/openmetrics-text"));
+    let text = metrics.text();
+    assert!(
+        text.contains("wasm_instances_capacity{component=\"fixture\"} 100"),
+        "{text}"
+    );
+    assert!(
+        text.contains("wasm_compile_cache_total{component=\"fixture\""),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn every_outcome_is_recorded_with_its_figures() {
+    let server = Server::start(&manifest());
+    let admin = server.admin;
+    for path in ["/ok", "/trap", "/loop", "/hog", "/no-response"] {
+        get(server.addr, path).await;
+    }
+    let expected = [
+        ("ok", 200),
+        ("trap", 500),
+        ("timeout", 504),
+        ("memory_limit", 500),
+        ("no_response", 500),
+    ];
+    for (outcome, status) in expected {
+        let records = invocations(admin, &format!("outcome={outcome}"), 1).await;
+        assert_eq!(records.len(), 1, "{outcome}: {records:?}");
+        let record = &records[0];
+        assert_eq!(record["status"], status, "{outcome}: {record}");
+        assert_eq!(record["route"], "/...", "route pattern, not the raw path");
+        assert_eq!(record["component"], "fixture");
+        assert_eq!(record["executor"], "http");
+        assert_eq!(record["method"], "GET");
+        assert_eq!(record["app"], "test");
+        assert!(record["wall_time_us"].as_u64().unwrap() > 0, "{record}");
+        assert!(
+            record["started_at_ms"].as_u64().unwrap() > 1_700_000_000_000,
+            "{record}"
+        );
+    }
+    let trap = &invocations(admin, "outcome=trap", 1).await[0];
+    assert!(
+        trap["error"].as_str().unwrap().contains("unreachable"),
+        "{trap}"
+    );
+    assert!(
+        trap["backtrace"]
+            .as_str()
+            .unwrap()
+            .contains("deliberately_trap"),
+        "{trap}"
+    );
+    assert!(trap["stderr_lines"].as_u64().unwrap() >= 1, "{trap}");
+    let hog = &invocations(admin, "outcome=memory_limit", 1).await[0];
+    assert!(
+        hog["peak_memory_bytes"].as_u64().unwrap() > 16 << 20,
+        "{hog}"
+    );
+    let ok = &invocations(admin, "outcome=ok", 1).await[0];
+    assert!(ok["instantiate_time_us"].as_u64().unwrap() > 0, "{ok}");
+    assert_eq!(ok["response_bytes"], 2, "{ok}");
+
+    let metrics = get(admin, "/metrics").await.text();
+    for outcome in ["ok", "trap", "timeout", "memory_limit", "no_response"] {
+        let line =
+            format!("wasm_invocations_total{{component=\"fixture\",outcome=\"{outcome}\"}} 1");
+        assert!(metrics.contains(&line), "{line} missing:\n{metrics}");
+    }
+    assert!(
+        metrics.contains("http_server_request_duration_seconds_count{http_route=\"/...\",http_request_method=\"GET\",http_response_status_class=\"5xx\"} 4"),
+        "{metrics}"
+    );
+    assert!(
+        !metrics.contains("\"/ok\"") && !metrics.contains("\"/trap\""),
+        "raw paths must not be labels"
+    );
+    server.wait_for_log(
+        &["\"message\":\"invocation\"", "\"outcome\":\"memory_limit\""],
+        Duration::from_secs(5),
+    );
+}
+
+#[tokio::test]
+async fn records_count_bytes_output_and_cold_starts() {
+    let server = Server::start(&manifest());
+    let mut client = Client::connect(server.addr, Protocol::Http1).await;
+    client.send("POST", "/echo", "x".repeat(1000)).await;
+    client.send("GET", "/stdout", "").await;
+    let records = invocations(server.admin, "limit=2", 2).await;
+    let (stdout, echo) = (&records[0], &records[1]);
+    assert_eq!(echo["request_bytes"], 1000, "{echo}");
+    assert!(echo["response_bytes"].as_u64().unwrap() > 1000, "{echo}");
+    assert_eq!(
+        echo["cold_start"], true,
+        "first instance since load: {echo}"
+    );
+    assert_eq!(stdout["cold_start"], false, "{stdout}");
+    assert_eq!(stdout["stdout_lines"], 1, "{stdout}");
+    assert_eq!(stdout["stderr_lines"], 1, "{stdout}");
+    assert!(stdout["stdout_bytes"].as_u64().unwrap() > 10, "{stdout}");
+}
+
+#[tokio::test]
+async fn a_client_that_leaves_mid_body_is_recorded_as_client_gone() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = Server::start(&manifest());
+    let mut stream = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    stream
+        .write_all(b"GET /big/50000000 HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut first = [0u8; 4096];
+    let _ = stream.read(&mut first).await.unwrap();
+    drop(stream);
+    let records = invocations(server.admin, "outcome=client_gone", 1).await;
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert!(records[0]["response_bytes"].as_u64().unwrap() < 50_000_000);
+}
+
+#[tokio::test]
+async fn invocation_queries_filter_and_reject_unknown_parameters() {
+    let wasm = wagi_fixture_wasm().display().to_string();
+    let text = format!(
+        "{}\n[[route]]\npath = \"/cgi/...\"\ncomponent = \"cgi\"\n[component.cgi]\nsource = {wasm:?}\nexecutor = \"wagi\"\n",
+        manifest()
+    );
+    let server = Server::start(&text);
+    for _ in 0..3 {
+        get(server.addr, "/ok").await;
+    }
+    get(server.addr, "/cgi/bad-status").await;
+    get(server.addr, "/cgi/status").await;
+    let all = invocations(server.admin, "", 5).await;
+    assert_eq!(all.len(), 5);
+    assert!(
+        all[0]["id"].as_u64() > all[4]["id"].as_u64(),
+        "newest first"
+    );
+    let cgi = invocations(server.admin, "route=%2Fcgi%2F...", 2).await;
+    assert_eq!(cgi.len(), 2);
+    assert!(cgi.iter().all(|r| r["executor"] == "wagi"));
+    let bad = invocations(server.admin, "outcome=bad_output", 1).await;
+    assert_eq!(bad.len(), 1);
+    assert_eq!(bad[0]["status"], 502);
+    assert!(
+        bad[0]["error"].as_str().unwrap().contains("invalid Status"),
+        "{}",
+        bad[0]
+    );
+    let status = invocations(server.admin, "component=cgi&outcome=ok", 1).await;
+    assert_eq!(status[0]["status"], 404);
+    assert_eq!(status[0]["exit_code"], 0);
+    assert_eq!(invocations(server.admin, "limit=2", 2).await.len(), 2);
+    let rejected = get(server.admin, "/api/invocations?colour=red").await;
+    assert_eq!(rejected.status, 400);
+    assert!(rejected.text().contains("colour"));
+}
+
+#[tokio::test]
+async fn the_history_is_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_in(dir, &manifest(), &["--invocation-history", "3"]);
+    for _ in 0..6 {
+        get(server.addr, "/ok").await;
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(invocations(server.admin, "", 3).await.len(), 3);
+}
