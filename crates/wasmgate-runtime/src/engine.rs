@@ -124,3 +124,10 @@ impl Drop for EpochTicker {
         }
     }
 }
+
+/// Makes a store's guest yield to tokio at every epoch tick, so a CPU-bound guest shares its
+/// worker thread and the request deadline (a tokio timeout) can fire.
+pub fn yield_every_tick<T>(store: &mut wasmtime::Store<T>) {
+    store.set_epoch_deadline(1);
+    store.epoch_deadline_async_yield_and_update(1);
+}

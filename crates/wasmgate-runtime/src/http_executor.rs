@@ -101,8 +101,7 @@ impl HttpExecutor {
         };
         let mut store = Store::new(self.pre.engine(), state);
         store.limiter(|state| &mut state.limiter);
-        store.set_epoch_deadline(1);
-        store.epoch_deadline_async_yield_and_update(1);
+        crate::engine::yield_every_tick(&mut store);
 
         let scheme = match context.scheme {
             Scheme::Http => WasiScheme::Http,

@@ -36,4 +36,4 @@ pub use executor::{
 };
 pub use outcome::Outcome;
 pub use runtime::{LoadedComponent, Runtime, RuntimeOptions, SubRouteExecutor, DEFAULT_HISTORY};
-pub use wagi::SubRoute;
+pub use wagi::{percent_decode, SubRoute};

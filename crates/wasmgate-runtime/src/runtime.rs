@@ -92,31 +92,20 @@ impl Runtime {
         let mut loaded = Vec::new();
         for (name, component) in &manifest.components {
             let started = std::time::Instant::now();
-            match component.executor {
+            let (executor, size, cache_status) = match component.executor {
                 ExecutorKind::Http => {
                     let compiled = load_http_component(&engine, &linker, &cache, component)?;
                     crate::loader::check_pool_fits(compiled.pre.instance_pre().component(), name);
-                    if let CacheStatus::Rebuilt(why) = &compiled.cache {
-                        tracing::warn!(component = %name, reason = %why, "compile cache entry was invalid; rebuilt it");
-                    }
-                    loaded.push(LoadedComponent {
-                        name: name.clone(),
-                        executor: component.executor,
-                        size: compiled.size,
-                        cache: compiled.cache.clone(),
-                        load_time: started.elapsed(),
-                    });
-                    telemetry.metrics.component_loaded(
-                        name,
-                        component.limits.max_concurrency,
-                        cache_result(&compiled.cache),
-                    );
                     let executor = HttpExecutor::new(
                         Arc::new(component.clone()),
                         compiled.pre,
                         telemetry.clone(),
                     );
-                    executors.insert(name.clone(), Arc::new(executor));
+                    (
+                        Arc::new(executor) as Arc<dyn Executor>,
+                        compiled.size,
+                        compiled.cache,
+                    )
                 }
                 ExecutorKind::Wagi => {
                     if !component.allowed_outbound_hosts.is_empty() {
@@ -136,22 +125,6 @@ impl Runtime {
                         component,
                         &telemetry,
                     )?;
-                    telemetry.metrics.component_loaded(
-                        name,
-                        component.limits.max_concurrency,
-                        cache_result(&loaded_wagi.cache),
-                    );
-                    if let CacheStatus::Rebuilt(why) = &loaded_wagi.cache {
-                        tracing::warn!(component = %name, reason = %why, "compile cache entry was invalid; rebuilt it");
-                    }
-                    loaded.push(LoadedComponent {
-                        name: name.clone(),
-                        executor: component.executor,
-                        size: loaded_wagi.size,
-                        cache: loaded_wagi.cache.clone(),
-                        load_time: started.elapsed(),
-                    });
-                    executors.insert(name.clone(), loaded_wagi.executor);
                     let extra = loaded_wagi
                         .sub_routes
                         .into_iter()
@@ -161,8 +134,26 @@ impl Runtime {
                         })
                         .collect();
                     sub_routes.insert(name.clone(), extra);
+                    let executor = loaded_wagi.executor as Arc<dyn Executor>;
+                    (executor, loaded_wagi.size, loaded_wagi.cache)
                 }
+            };
+            if let CacheStatus::Rebuilt(why) = &cache_status {
+                tracing::warn!(component = %name, reason = %why, "compile cache entry was invalid; rebuilt it");
             }
+            telemetry.metrics.component_loaded(
+                name,
+                component.limits.max_concurrency,
+                cache_result(&cache_status),
+            );
+            loaded.push(LoadedComponent {
+                name: name.clone(),
+                executor: component.executor,
+                size,
+                cache: cache_status,
+                load_time: started.elapsed(),
+            });
+            executors.insert(name.clone(), executor);
         }
         Ok(Runtime {
             engine,

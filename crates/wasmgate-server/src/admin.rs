@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
-use wasmgate_runtime::ResponseBody;
+use wasmgate_runtime::{percent_decode, ResponseBody};
 use wasmgate_telemetry::{InvocationQuery, Telemetry};
 
 pub struct AdminServer {
@@ -148,24 +148,6 @@ fn parse_query(query: &str) -> Result<InvocationQuery, String> {
         }
     }
     Ok(parsed)
-}
-
-fn percent_decode(input: &str) -> String {
-    let bytes = input.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let Ok(byte) = u8::from_str_radix(&input[i + 1..i + 3], 16) {
-                out.push(byte);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn respond(

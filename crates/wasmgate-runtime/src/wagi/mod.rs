@@ -13,6 +13,7 @@ mod program;
 mod response;
 mod routes;
 
+pub use cgi_env::percent_decode;
 pub use program::{module_linker, WagiState};
 pub use routes::SubRoute;
 
@@ -337,8 +338,7 @@ impl WagiExecutor {
                     },
                 );
                 store.limiter(|state| &mut state.limiter);
-                store.set_epoch_deadline(1);
-                store.epoch_deadline_async_yield_and_update(1);
+                crate::engine::yield_every_tick(&mut store);
                 let mut instantiate_us = 0;
                 let call = async {
                     let instantiating = Instant::now();
@@ -362,8 +362,7 @@ impl WagiExecutor {
                 let mut store =
                     Store::new(pre.engine(), HostState::from_wasi(wasi.build(), memory));
                 store.limiter(|state| &mut state.limiter);
-                store.set_epoch_deadline(1);
-                store.epoch_deadline_async_yield_and_update(1);
+                crate::engine::yield_every_tick(&mut store);
                 let mut instantiate_us = 0;
                 let call = async {
                     let instantiating = Instant::now();
@@ -484,14 +483,7 @@ impl WagiExecutor {
                 );
             }
             RunEnd::Failed(error) => {
-                let backtrace = error
-                    .downcast_ref::<wasmtime::WasmBacktrace>()
-                    .map(|bt| bt.to_string())
-                    .unwrap_or_default();
-                let message = match error.downcast_ref::<wasmtime::Trap>() {
-                    Some(trap) => trap.to_string(),
-                    None => format!("{:#}", error.root_cause()),
-                };
+                let (message, backtrace) = crate::http_executor::describe_error(&error);
                 tracing::error!(invocation = context.invocation_id, component, route, entrypoint, elapsed_us, cold_start = cold, outcome = outcome.as_str(), error = %message, backtrace = %backtrace, "invocation failed");
             }
         }

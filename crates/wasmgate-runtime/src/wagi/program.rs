@@ -164,8 +164,7 @@ fn run_routes_export(
                 runtime.block_on(async {
                     let mut store = Store::new(pre.module().engine(), state);
                     store.limiter(|s| &mut s.limiter);
-                    store.set_epoch_deadline(1);
-                    store.epoch_deadline_async_yield_and_update(1);
+                    crate::engine::yield_every_tick(&mut store);
                     let call = async {
                         let instance = pre.instantiate_async(&mut store).await?;
                         let routes = instance.get_typed_func::<(), ()>(&mut store, "_routes")?;
