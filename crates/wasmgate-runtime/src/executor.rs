@@ -28,7 +28,7 @@ pub enum Scheme {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RouteInfo {
     /// The pattern as written in the manifest (e.g. `/api/...`): logs and metric labels.
-    pub pattern: String,
+    pub pattern: Arc<str>,
     pub path: wasmgate_manifest::RoutePath,
     /// Whether the guest may see the client's `Authorization` header (WAGI).
     pub pass_authorization: bool,

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::{oneshot, Semaphore};
 use wasmgate_manifest::Component;
-use wasmgate_telemetry::{count_lines, Telemetry};
+use wasmgate_telemetry::{count_lines, Gauge, Telemetry};
 use wasmtime::Store;
 use wasmtime_wasi_http::p2::bindings::http::types::{ErrorCode, Scheme as WasiScheme};
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
@@ -27,6 +27,9 @@ use wasmtime_wasi_http::WasiHttpView;
 
 pub struct HttpExecutor {
     component: Arc<Component>,
+    /// The component's name, shared by every record.
+    name: Arc<str>,
+    instances: Gauge,
     pre: ProxyPre<HostState>,
     permits: Arc<Semaphore>,
     /// Still true until the first instance since load has been created.
@@ -52,6 +55,8 @@ impl HttpExecutor {
     ) -> HttpExecutor {
         let permits = Arc::new(Semaphore::new(component.limits.max_concurrency as usize));
         HttpExecutor {
+            name: component.name.as_str().into(),
+            instances: telemetry.metrics.instances_gauge(&component.name),
             component,
             pre,
             permits,
@@ -69,7 +74,7 @@ impl HttpExecutor {
         let pending = Pending::new(
             &self.telemetry,
             &context,
-            &self.component.name,
+            &self.name,
             "http",
             request.method(),
             started,
@@ -77,7 +82,7 @@ impl HttpExecutor {
         let deadline = tokio::time::Instant::from_std(started + self.component.limits.timeout);
         let permit =
             match tokio::time::timeout_at(deadline, self.permits.clone().acquire_owned()).await {
-                Ok(Ok(permit)) => InstanceGuard::new(permit, &self.telemetry, &self.component.name),
+                Ok(Ok(permit)) => InstanceGuard::new(permit, &self.instances),
                 _ => {
                     return self.answer_fault(
                         &context,
@@ -288,7 +293,7 @@ impl HttpExecutor {
             r.stderr_lines = count_lines(&stderr);
         });
         let component = &*self.component.name;
-        let route = context.route.pattern.as_str();
+        let route = &*context.route.pattern;
         match (&outcome, message) {
             (Outcome::Ok, _) => {}
             (Outcome::Timeout, _) | (_, None) => tracing::warn!(
@@ -363,28 +368,22 @@ pub(crate) fn describe_error(error: &wasmtime::Error) -> (String, String) {
 /// A concurrency permit that also keeps the instances-in-use gauge.
 pub(crate) struct InstanceGuard {
     _permit: tokio::sync::OwnedSemaphorePermit,
-    telemetry: Arc<Telemetry>,
-    component: String,
+    gauge: Gauge,
 }
 
 impl InstanceGuard {
-    pub(crate) fn new(
-        permit: tokio::sync::OwnedSemaphorePermit,
-        telemetry: &Arc<Telemetry>,
-        component: &str,
-    ) -> InstanceGuard {
-        telemetry.metrics.instance_created(component);
+    pub(crate) fn new(permit: tokio::sync::OwnedSemaphorePermit, gauge: &Gauge) -> InstanceGuard {
+        gauge.inc();
         InstanceGuard {
             _permit: permit,
-            telemetry: telemetry.clone(),
-            component: component.to_string(),
+            gauge: gauge.clone(),
         }
     }
 }
 
 impl Drop for InstanceGuard {
     fn drop(&mut self) {
-        self.telemetry.metrics.instance_dropped(&self.component);
+        self.gauge.dec();
     }
 }
 

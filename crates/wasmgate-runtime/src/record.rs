@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
-use wasmgate_telemetry::{InvocationRecord, Telemetry};
+use wasmgate_telemetry::{method_label, InvocationRecord, Telemetry};
 
 pub struct Pending {
     record: Mutex<InvocationRecord>,
@@ -29,7 +29,7 @@ impl Pending {
     pub fn new(
         telemetry: &Arc<Telemetry>,
         context: &RequestContext,
-        component: &str,
+        component: &Arc<str>,
         executor: &'static str,
         method: &http::Method,
         started: Instant,
@@ -41,11 +41,11 @@ impl Pending {
             record: Mutex::new(InvocationRecord {
                 id: context.invocation_id,
                 started_at_ms,
-                app: telemetry.app().to_string(),
+                app: telemetry.app().clone(),
                 route: context.route.pattern.clone(),
-                component: component.to_string(),
+                component: component.clone(),
                 executor,
-                method: method.as_str().to_string(),
+                method: method_label(method.as_str()),
                 outcome: "ok",
                 ..Default::default()
             }),

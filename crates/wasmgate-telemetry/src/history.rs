@@ -56,14 +56,24 @@ impl History {
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         records
             .iter()
-            .filter(|r| query.route.as_deref().is_none_or(|route| r.route == route))
+            .filter(|r| {
+                query
+                    .route
+                    .as_deref()
+                    .is_none_or(|route| &*r.route == route)
+            })
             .filter(|r| {
                 query
                     .outcome
                     .as_deref()
                     .is_none_or(|outcome| r.outcome == outcome)
             })
-            .filter(|r| query.component.as_deref().is_none_or(|c| r.component == c))
+            .filter(|r| {
+                query
+                    .component
+                    .as_deref()
+                    .is_none_or(|c| &*r.component == c)
+            })
             .take(limit)
             .cloned()
             .collect()

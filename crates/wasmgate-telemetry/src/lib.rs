@@ -11,7 +11,8 @@ mod record;
 
 pub use history::{History, InvocationQuery};
 pub use metrics::{CacheResult, Metrics};
-pub use record::{count_lines, InvocationRecord};
+pub use prometheus_client::metrics::gauge::Gauge;
+pub use record::{count_lines, method_label, InvocationRecord};
 
 use std::sync::Arc;
 
@@ -55,7 +56,7 @@ fn log(record: &InvocationRecord) {
         route = %record.route,
         component = %record.component,
         executor = record.executor,
-        method = %record.method,
+        method = record.method,
         status = record.status,
         outcome = record.outcome,
         wall_us = record.wall_time_us,

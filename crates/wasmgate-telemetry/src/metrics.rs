@@ -9,33 +9,34 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
+use std::sync::Arc;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct HttpLabels {
-    http_route: String,
-    http_request_method: String,
+    http_route: Arc<str>,
+    http_request_method: &'static str,
     http_response_status_class: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RouteLabels {
-    http_route: String,
+    http_route: Arc<str>,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ComponentLabels {
-    component: String,
+    component: Arc<str>,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct OutcomeLabels {
-    component: String,
+    component: Arc<str>,
     outcome: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct CacheLabels {
-    component: String,
+    component: Arc<str>,
     result: &'static str,
 }
 
@@ -186,7 +187,7 @@ impl Metrics {
         self.request_duration
             .get_or_create(&HttpLabels {
                 http_route: record.route.clone(),
-                http_request_method: record.method.clone(),
+                http_request_method: record.method,
                 http_response_status_class: record.status_class(),
             })
             .observe(record.wall_time_us as f64 / 1e6);
@@ -228,18 +229,12 @@ impl Metrics {
         self.active_requests.dec();
     }
 
-    pub fn instance_created(&self, component: &str) {
-        self.instances_gauge(component).inc();
-    }
-
-    pub fn instance_dropped(&self, component: &str) {
-        self.instances_gauge(component).dec();
-    }
-
-    fn instances_gauge(&self, component: &str) -> Gauge {
+    /// The instances-in-use gauge of `component`; executors keep it and move it up and down
+    /// around each instance, so no label lookup happens per request.
+    pub fn instances_gauge(&self, component: &str) -> Gauge {
         self.instances_in_use
             .get_or_create(&ComponentLabels {
-                component: component.to_string(),
+                component: component.into(),
             })
             .clone()
     }
@@ -247,7 +242,7 @@ impl Metrics {
     /// Called once per component at load.
     pub fn component_loaded(&self, component: &str, capacity: u32, cache: CacheResult) {
         let labels = ComponentLabels {
-            component: component.to_string(),
+            component: component.into(),
         };
         self.instances_capacity
             .get_or_create(&labels)
@@ -255,7 +250,7 @@ impl Metrics {
         drop(self.instances_in_use.get_or_create(&labels));
         self.compile_cache
             .get_or_create(&CacheLabels {
-                component: component.to_string(),
+                component: component.into(),
                 result: cache.as_str(),
             })
             .inc();
@@ -281,7 +276,7 @@ mod tests {
         metrics.observe(&InvocationRecord {
             route: "/api/...".into(),
             component: "api".into(),
-            method: "GET".into(),
+            method: "GET",
             status: 500,
             outcome: "trap",
             wall_time_us: 1200,
@@ -314,9 +309,10 @@ mod tests {
     #[test]
     fn instance_gauge_goes_up_and_down() {
         let metrics = Metrics::new();
-        metrics.instance_created("a");
-        metrics.instance_created("a");
-        metrics.instance_dropped("a");
+        let gauge = metrics.instances_gauge("a");
+        gauge.inc();
+        gauge.inc();
+        gauge.dec();
         assert!(metrics
             .encode()
             .contains("wasm_instances_in_use{component=\"a\"} 1"));

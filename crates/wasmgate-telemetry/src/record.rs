@@ -1,6 +1,7 @@
 //! The invocation record: what one request did inside Wasmgate.
 
 use serde::Serialize;
+use std::sync::Arc;
 
 /// One request's invocation of a component. Times are microseconds; `None` means the figure is
 /// not measured for this component (e.g. instructions without fuel).
@@ -9,13 +10,16 @@ pub struct InvocationRecord {
     pub id: u64,
     /// Unix time the request arrived, in milliseconds.
     pub started_at_ms: u64,
-    pub app: String,
+    // Names are shared (`Arc<str>`), not copied: a record is built for every request.
+    pub app: Arc<str>,
     /// The route pattern as written in the manifest, never the raw path.
-    pub route: String,
-    pub component: String,
+    pub route: Arc<str>,
+    pub component: Arc<str>,
     /// `http` or `wagi`.
     pub executor: &'static str,
-    pub method: String,
+    /// The request method, or `_OTHER` for a non-standard one (OpenTelemetry's rule, which
+    /// keeps metric labels bounded).
+    pub method: &'static str,
     /// The status the client got (0 if the client went away before a response).
     pub status: u16,
     /// `ok`, `trap`, `timeout`, `memory_limit`, `no_response`, `bad_output`, `overloaded`,
@@ -54,6 +58,22 @@ impl InvocationRecord {
     }
 }
 
+/// The method as recorded: standard methods by name, anything else `_OTHER`.
+pub fn method_label(method: &str) -> &'static str {
+    match method {
+        "GET" => "GET",
+        "HEAD" => "HEAD",
+        "POST" => "POST",
+        "PUT" => "PUT",
+        "DELETE" => "DELETE",
+        "CONNECT" => "CONNECT",
+        "OPTIONS" => "OPTIONS",
+        "TRACE" => "TRACE",
+        "PATCH" => "PATCH",
+        _ => "_OTHER",
+    }
+}
+
 /// Line and byte counts of captured guest output.
 pub fn count_lines(bytes: &[u8]) -> u64 {
     let newlines = bytes.iter().filter(|&&b| b == b'\n').count() as u64;
@@ -78,6 +98,12 @@ mod tests {
         assert_eq!(record.status_class(), "5xx");
         record.status = 0;
         assert_eq!(record.status_class(), "none");
+    }
+
+    #[test]
+    fn non_standard_methods_are_other() {
+        assert_eq!(method_label("GET"), "GET");
+        assert_eq!(method_label("BREW"), "_OTHER");
     }
 
     #[test]

@@ -44,7 +44,13 @@ async fn serve(
     let mut routes: Vec<(String, String, Option<String>)> = router
         .routes()
         .iter()
-        .map(|r| (r.info.pattern.clone(), r.component.clone(), r.host.clone()))
+        .map(|r| {
+            (
+                r.info.pattern.to_string(),
+                r.component.clone(),
+                r.host.clone(),
+            )
+        })
         .collect();
     routes.sort();
     let telemetry = runtime.telemetry().clone();
@@ -176,7 +182,7 @@ fn build_router(
         routes.push(RouteTarget {
             host: None,
             info: Arc::new(RouteInfo {
-                pattern: healthz.to_string(),
+                pattern: healthz.to_string().into(),
                 path: healthz.clone(),
                 pass_authorization: false,
             }),
@@ -197,7 +203,7 @@ fn target(
     RouteTarget {
         host,
         info: Arc::new(RouteInfo {
-            pattern: path.to_string(),
+            pattern: path.to_string().into(),
             path: path.clone(),
             pass_authorization: route.pass_authorization,
         }),

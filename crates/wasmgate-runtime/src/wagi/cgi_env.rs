@@ -79,7 +79,7 @@ pub fn cgi_variables(request: &CgiRequest<'_>) -> Vec<(String, String)> {
         ("SERVER_PORT".into(), server_port),
         ("SERVER_PROTOCOL".into(), protocol.into()),
         ("SERVER_SOFTWARE".into(), SERVER_SOFTWARE.into()),
-        ("X_MATCHED_ROUTE".into(), route.pattern.clone()),
+        ("X_MATCHED_ROUTE".into(), route.pattern.to_string()),
         ("X_FULL_URL".into(), full_url),
         ("X_RAW_PATH_INFO".into(), raw_path_info.to_string()),
     ];

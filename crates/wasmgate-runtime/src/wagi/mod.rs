@@ -35,7 +35,7 @@ use std::time::Instant;
 use tokio::io::AsyncReadExt;
 use tokio::sync::Semaphore;
 use wasmgate_manifest::Component;
-use wasmgate_telemetry::{count_lines, Telemetry};
+use wasmgate_telemetry::{count_lines, Gauge, Telemetry};
 use wasmtime::component::Linker as ComponentLinker;
 use wasmtime::{Engine, Linker, Store};
 use wasmtime_wasi::cli::AsyncStdoutStream;
@@ -55,6 +55,9 @@ const STDOUT_PIPE: usize = 64 << 10;
 /// One program shared by the executors of its route and of its `_routes` sub-routes.
 struct Shared {
     component: Arc<Component>,
+    /// The component's name, shared by every record.
+    name: Arc<str>,
+    instances: Gauge,
     program: Program,
     permits: Arc<Semaphore>,
     cold: AtomicBool,
@@ -92,6 +95,8 @@ pub fn load(
         &options.entrypoint,
     )?;
     let shared = Arc::new(Shared {
+        name: component.name.as_str().into(),
+        instances: telemetry.metrics.instances_gauge(&component.name),
         component: Arc::new(component.clone()),
         program: loaded.program,
         permits: Arc::new(Semaphore::new(component.limits.max_concurrency as usize)),
@@ -180,7 +185,7 @@ impl WagiExecutor {
         let pending = Pending::new(
             telemetry,
             &context,
-            &self.component().name,
+            &self.shared.name,
             "wagi",
             request.method(),
             started,
@@ -189,7 +194,7 @@ impl WagiExecutor {
         let deadline = tokio::time::Instant::from_std(started + limits.timeout);
         let permits = self.shared.permits.clone();
         let permit = match tokio::time::timeout_at(deadline, permits.acquire_owned()).await {
-            Ok(Ok(permit)) => InstanceGuard::new(permit, telemetry, &self.component().name),
+            Ok(Ok(permit)) => InstanceGuard::new(permit, &self.shared.instances),
             _ => {
                 return self.fault(
                     &context,
@@ -404,7 +409,7 @@ impl WagiExecutor {
         let component = self.component().name.as_str();
         log_pipes(context, component, &[("stderr", stderr)]);
         let elapsed_us = started.elapsed().as_micros() as u64;
-        let route = context.route.pattern.as_str();
+        let route = &*context.route.pattern;
         let entrypoint = self.entrypoint.as_str();
         let outcome = match &end {
             RunEnd::Exited(_) => Outcome::Ok,
