@@ -36,8 +36,8 @@ impl EngineSettings {
     /// Core modules, memories and tables a component instance may use. Rust `wasm32-wasip2`
     /// components use one memory and one or two tables; the factors leave room for toolchains
     /// that compose several modules (componentize-py, jco).
-    const MEMORIES_PER_INSTANCE: u32 = 4;
-    const TABLES_PER_INSTANCE: u32 = 4;
+    pub(crate) const MEMORIES_PER_INSTANCE: u32 = 4;
+    pub(crate) const TABLES_PER_INSTANCE: u32 = 4;
     const CORE_INSTANCES_PER_INSTANCE: u32 = 16;
 
     pub fn from_manifest(manifest: &Manifest) -> EngineSettings {

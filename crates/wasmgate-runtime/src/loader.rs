@@ -3,6 +3,7 @@
 //! `InstancePre` every request instantiates from.
 
 use crate::cache::{CacheStatus, CompileCache};
+use crate::engine::EngineSettings;
 use crate::error::LoadError;
 use crate::host::HostState;
 use wasmgate_manifest::Component as ManifestComponent;
@@ -65,7 +66,9 @@ pub fn load_http_component(
 
 pub fn check_pool_fits(component: &Component, name: &str) {
     if let Some(needed) = component.resources_required() {
-        if needed.num_memories > 4 || needed.num_tables > 4 {
+        if needed.num_memories > EngineSettings::MEMORIES_PER_INSTANCE
+            || needed.num_tables > EngineSettings::TABLES_PER_INSTANCE
+        {
             tracing::warn!(
                 component = name,
                 memories = needed.num_memories,

@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
-use wasmgate_runtime::{percent_decode, ResponseBody};
+use wasmgate_runtime::{percent_decode, text_response, ResponseBody};
 use wasmgate_telemetry::{InvocationQuery, Telemetry};
 
 pub struct AdminServer {
@@ -169,7 +169,7 @@ fn respond(
 }
 
 fn text(status: http::StatusCode, body: &str) -> http::Response<ResponseBody> {
-    respond(status, "text/plain; charset=utf-8", body.to_string())
+    text_response(status, body.to_string())
 }
 
 #[cfg(test)]

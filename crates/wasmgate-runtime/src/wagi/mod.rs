@@ -21,7 +21,7 @@ use crate::cache::{CacheStatus, CompileCache};
 use crate::error::LoadError;
 use crate::executor::{text_response, Executor, RequestContext, ResponseBody, ResponseFuture};
 use crate::host::HostState;
-use crate::http_executor::{log_pipes, InstanceGuard};
+use crate::http_executor::{fault_response, log_pipes, InstanceGuard};
 use crate::limiter::MemoryLimiter;
 use crate::outcome::Outcome;
 use crate::record::{Counted, Direction, Pending};
@@ -55,6 +55,8 @@ const STDOUT_PIPE: usize = 64 << 10;
 /// One program shared by the executors of its route and of its `_routes` sub-routes.
 struct Shared {
     component: Arc<Component>,
+    /// The manifest's argv template, resolved once at load.
+    argv_template: String,
     /// The component's name, shared by every record.
     name: Arc<str>,
     instances: Gauge,
@@ -95,6 +97,7 @@ pub fn load(
         &options.entrypoint,
     )?;
     let shared = Arc::new(Shared {
+        argv_template: options.argv.clone(),
         name: component.name.as_str().into(),
         instances: telemetry.metrics.instances_gauge(&component.name),
         component: Arc::new(component.clone()),
@@ -224,14 +227,17 @@ impl WagiExecutor {
         };
         pending.add_request_bytes(body.len() as u64);
 
-        let options = self.component().wagi.clone().unwrap_or_default();
         let vars = cgi_env::cgi_variables(&cgi_env::CgiRequest {
             parts: &parts,
             body_len: body.len(),
             context: &context,
         });
         let script_name = cgi_env::script_name(&context.route.path);
-        let argv = argv::expand(&options.argv, script_name, parts.uri.query().unwrap_or(""));
+        let argv = argv::expand(
+            &self.shared.argv_template,
+            script_name,
+            parts.uri.query().unwrap_or(""),
+        );
 
         let (mut reader, writer) = tokio::io::duplex(STDOUT_PIPE);
         let stderr = MemoryOutputPipe::new(STDERR_CAP);
@@ -502,33 +508,26 @@ impl WagiExecutor {
         pending: &Pending,
         verdict: Verdict,
     ) -> http::Response<ResponseBody> {
-        let (status, what) = match verdict.outcome {
-            // WAGI answers a crashed script with 502, like any CGI gateway.
-            Outcome::Trap => (
-                http::StatusCode::BAD_GATEWAY,
-                "the guest trapped".to_string(),
-            ),
-            Outcome::Timeout => (
-                verdict.outcome.status(),
-                "the guest did not answer in time".to_string(),
-            ),
-            Outcome::MemoryLimit => (
-                verdict.outcome.status(),
-                "the guest exceeded its memory limit".to_string(),
-            ),
-            _ => (
+        let response = match verdict.outcome {
+            Outcome::Trap | Outcome::Timeout | Outcome::MemoryLimit => {
+                let mut response = fault_response(verdict.outcome, context.invocation_id);
+                if verdict.outcome == Outcome::Trap {
+                    // WAGI answers a crashed script with 502, like any CGI gateway.
+                    *response.status_mut() = http::StatusCode::BAD_GATEWAY;
+                }
+                response
+            }
+            _ => text_response(
                 http::StatusCode::BAD_GATEWAY,
                 format!(
-                    "the guest exited with status {} without a response",
-                    verdict.exit_code.unwrap_or(-1)
+                    "the guest exited with status {} without a response (invocation {})\n",
+                    verdict.exit_code.unwrap_or(-1),
+                    context.invocation_id
                 ),
             ),
         };
-        pending.update(|r| r.status = status.as_u16());
-        text_response(
-            status,
-            format!("{what} (invocation {})\n", context.invocation_id),
-        )
+        pending.update(|r| r.status = response.status().as_u16());
+        response
     }
 
     fn bad_output(
@@ -579,7 +578,7 @@ impl WagiExecutor {
             detail,
             "request not run"
         );
-        crate::http_executor::fault_response(outcome, context.invocation_id)
+        fault_response(outcome, context.invocation_id)
     }
 }
 
