@@ -23,14 +23,21 @@
 mod error;
 mod location;
 mod model;
+mod outbound;
 mod parse;
 mod raw;
+mod runtime_config;
 mod units;
 mod wagi;
 
 pub use error::ManifestError;
 pub use model::{
-    App, Component, Executor, FileMount, Limits, Manifest, Route, RoutePath, WagiOptions,
+    App, Component, Executor, FileMount, Limits, Manifest, Route, RoutePath, Template,
+    TemplatePart, Variable, WagiOptions,
+};
+pub use outbound::{HostPattern, OutboundHost, PortPattern, SchemePattern};
+pub use runtime_config::{
+    KeyValueBackend, OutboundHttpConfig, RuntimeConfig, SecretUrl, SqlBackend, DEFAULT_STORE,
 };
 pub use units::{parse_duration, parse_size};
 

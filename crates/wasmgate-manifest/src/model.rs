@@ -1,5 +1,6 @@
 //! The validated manifest: what the rest of Wasmgate consumes. Every value here was checked.
 
+use crate::outbound::OutboundHost;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
@@ -14,6 +15,53 @@ pub struct Manifest {
     pub routes: Vec<Route>,
     /// Components by name, in name order.
     pub components: BTreeMap<String, Component>,
+    /// App variables by name; components refer to them in their `variables` templates.
+    pub variables: BTreeMap<String, Variable>,
+}
+
+/// An app variable. Its value comes from the environment (`WASMGATE_VAR_<NAME>`), then the
+/// runtime config, then `default`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Variable {
+    pub default: Option<String>,
+    /// Loading fails when no value is provided.
+    pub required: bool,
+    /// Never logged or shown; has no default in the manifest.
+    pub secret: bool,
+}
+
+/// A component variable's value: literal text and `{{ variable }}` references.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Template {
+    pub parts: Vec<TemplatePart>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TemplatePart {
+    Literal(String),
+    Variable(String),
+}
+
+impl Template {
+    /// The text with each reference replaced by `lookup(name)`; `None` if a lookup fails.
+    pub fn render(&self, mut lookup: impl FnMut(&str) -> Option<String>) -> Option<String> {
+        let mut out = String::new();
+        for part in &self.parts {
+            match part {
+                TemplatePart::Literal(text) => out.push_str(text),
+                TemplatePart::Variable(name) => out.push_str(&lookup(name)?),
+            }
+        }
+        Some(out)
+    }
+
+    /// Names of the app variables this template refers to.
+    pub fn references(&self) -> impl Iterator<Item = &str> {
+        self.parts.iter().filter_map(|part| match part {
+            TemplatePart::Variable(name) => Some(name.as_str()),
+            TemplatePart::Literal(_) => None,
+        })
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -86,13 +134,18 @@ pub struct Component {
     pub limits: Limits,
     /// How a `wagi` component is invoked; `None` for other executors.
     pub wagi: Option<WagiOptions>,
-    /// Outbound HTTP destinations the guest may reach, exactly as written in a WAGI
-    /// `modules.toml`'s `allowed_hosts` (e.g. `"https://api.example.com"`). Empty for
-    /// `wasmgate.toml` components and when `allowed_hosts` is absent; the runtime decides how
-    /// to enforce it.
-    pub allowed_outbound_hosts: Vec<String>,
-    /// Concurrent outbound HTTP requests one instance may make (WAGI's `http_max_concurrency`).
+    /// Outbound HTTP destinations the guest may reach (`allowed_outbound_hosts`, or a WAGI
+    /// module's `allowed_hosts`). Empty: every outbound request is denied.
+    pub allowed_outbound_hosts: Vec<OutboundHost>,
+    /// Concurrent outbound HTTP requests one instance may make (`limits.max_outbound_concurrency`,
+    /// WAGI's `http_max_concurrency`); `None` means the runtime's default.
     pub max_outbound_concurrency: Option<u32>,
+    /// Key-value stores the guest may open, by name.
+    pub key_value_stores: Vec<String>,
+    /// SQL databases the guest may open, by name.
+    pub sql_databases: Vec<String>,
+    /// What the guest reads through `wasi:config`, by key.
+    pub variables: BTreeMap<String, Template>,
 }
 
 /// Invocation settings of a `wagi` component.

@@ -4,7 +4,7 @@
 use crate::error::ManifestError;
 use crate::location::{excerpt, position};
 use crate::model::{
-    App, Component, Executor, FileMount, Limits, Manifest, Route, RoutePath, WagiOptions,
+    App, Component, Executor, FileMount, Limits, Manifest, Route, RoutePath, Variable, WagiOptions,
 };
 use crate::raw::{RawComponent, RawExecutor, RawLimits, RawManifest};
 use crate::units::{parse_duration, parse_size};
@@ -159,9 +159,10 @@ impl Source<'_> {
             name: self.app_name(&raw.app.name)?,
             wagi_compat: false,
         };
+        let variables = self.app_variables(&raw.variables)?;
         let mut components = BTreeMap::new();
         for (name, component) in &raw.components {
-            let component = self.component(name, component, base_dir)?;
+            let component = self.component(name, component, base_dir, &variables)?;
             components.insert(name.clone(), component);
         }
         let mut routes = Vec::with_capacity(raw.routes.len());
@@ -213,6 +214,7 @@ impl Source<'_> {
             app,
             routes,
             components,
+            variables,
         })
     }
 
@@ -278,6 +280,7 @@ impl Source<'_> {
         name: &str,
         raw: &Spanned<RawComponent>,
         base_dir: &Path,
+        app_variables: &BTreeMap<String, Variable>,
     ) -> Result<Component, ManifestError> {
         let field = format!("component.{name}");
         if !is_identifier(name) {
@@ -332,6 +335,14 @@ impl Source<'_> {
                 "max_output applies to executor = \"wagi\" only",
             ));
         }
+        let grants = self.grants(raw_component, &field, app_variables)?;
+        let max_outbound_concurrency = match &raw_component.limits.max_outbound_concurrency {
+            Some(value) => Some(self.outbound_concurrency(
+                value,
+                &format!("{field}.limits.max_outbound_concurrency"),
+            )?),
+            None => None,
+        };
         Ok(Component {
             name: name.to_string(),
             source,
@@ -340,9 +351,25 @@ impl Source<'_> {
             files,
             limits,
             wagi,
-            allowed_outbound_hosts: Vec::new(),
-            max_outbound_concurrency: None,
+            allowed_outbound_hosts: grants.allowed_outbound_hosts,
+            max_outbound_concurrency,
+            key_value_stores: grants.key_value_stores,
+            sql_databases: grants.sql_databases,
+            variables: grants.variables,
         })
+    }
+
+    /// A cap on concurrent outbound requests per instance (1-10000).
+    pub(crate) fn outbound_concurrency(
+        &self,
+        value: &Spanned<i64>,
+        field: &str,
+    ) -> Result<u32, ManifestError> {
+        let count = *value.get_ref();
+        if !(1..=10_000).contains(&count) {
+            return Err(self.error(value.span(), field, "must be between 1 and 10000"));
+        }
+        Ok(count as u32)
     }
 
     /// Checks environment variable names; `field` names the whole table.
@@ -490,6 +517,9 @@ pub(crate) fn is_identifier(text: &str) -> bool {
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
+
+mod grants;
+pub(crate) use grants::is_variable_name;
 
 #[cfg(test)]
 mod tests;

@@ -13,6 +13,20 @@ pub struct RawManifest {
     pub routes: Vec<RawRoute>,
     #[serde(default, rename = "component")]
     pub components: BTreeMap<String, Spanned<RawComponent>>,
+    /// App variables: `name = { default = "...", required = true, secret = true }`.
+    #[serde(default)]
+    pub variables: BTreeMap<String, Spanned<RawVariable>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawVariable {
+    #[serde(default)]
+    pub default: Option<Spanned<String>>,
+    #[serde(default)]
+    pub required: bool,
+    #[serde(default)]
+    pub secret: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -51,6 +65,19 @@ pub struct RawComponent {
     /// WAGI only: the argv template (default `${SCRIPT_NAME} ${ARGS}`).
     #[serde(default)]
     pub argv: Option<Spanned<String>>,
+    /// `scheme://host[:port]` patterns the guest may send HTTP requests to.
+    #[serde(default)]
+    pub allowed_outbound_hosts: Vec<Spanned<String>>,
+    /// Names of the key-value stores the guest may open.
+    #[serde(default)]
+    pub key_value_stores: Vec<Spanned<String>>,
+    /// Names of the SQL databases the guest may open.
+    #[serde(default)]
+    pub sql_databases: Vec<Spanned<String>>,
+    /// Configuration the guest reads through `wasi:config`: literal text with `{{ variable }}`
+    /// references to app variables.
+    #[serde(default)]
+    pub variables: BTreeMap<String, Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize, Clone, Copy)]
@@ -77,4 +104,5 @@ pub struct RawLimits {
     pub timeout: Option<Spanned<String>>,
     pub max_concurrency: Option<Spanned<i64>>,
     pub max_output: Option<Spanned<String>>,
+    pub max_outbound_concurrency: Option<Spanned<i64>>,
 }

@@ -33,6 +33,7 @@ use crate::location::position;
 use crate::model::{
     App, Component, Executor, FileMount, Limits, Manifest, Route, RoutePath, WagiOptions,
 };
+use crate::outbound::OutboundHost;
 use crate::parse::{base_dir, is_identifier, Source};
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap};
@@ -153,6 +154,7 @@ impl Converter<'_> {
             },
             routes,
             components,
+            variables: BTreeMap::new(),
         })
     }
 
@@ -203,29 +205,24 @@ impl Converter<'_> {
 
         let mut allowed_outbound_hosts = Vec::with_capacity(raw.allowed_hosts.len());
         for (index, host) in raw.allowed_hosts.iter().enumerate() {
-            if host.get_ref().trim().is_empty() {
-                return Err(self.source.error(
+            let pattern = OutboundHost::parse(host.get_ref()).map_err(|message| {
+                self.source.error(
                     host.span(),
                     &format!("{field}.allowed_hosts[{index}]"),
-                    "an allowed host cannot be empty; write a URL like \"https://api.example.com\"",
-                ));
-            }
-            allowed_outbound_hosts.push(host.get_ref().clone());
+                    message,
+                )
+            })?;
+            allowed_outbound_hosts.push(pattern);
         }
 
         let limits = Limits::default();
-        let mut max_outbound_concurrency = None;
-        if let Some(concurrency) = &raw.http_max_concurrency {
-            let value = *concurrency.get_ref();
-            if !(1..=10_000).contains(&value) {
-                return Err(self.source.error(
-                    concurrency.span(),
-                    &format!("{field}.http_max_concurrency"),
-                    "http_max_concurrency must be between 1 and 10000",
-                ));
-            }
-            max_outbound_concurrency = Some(value as u32);
-        }
+        let max_outbound_concurrency = match &raw.http_max_concurrency {
+            Some(value) => Some(
+                self.source
+                    .outbound_concurrency(value, &format!("{field}.http_max_concurrency"))?,
+            ),
+            None => None,
+        };
 
         Ok(Component {
             name: String::new(),
@@ -237,6 +234,9 @@ impl Converter<'_> {
             wagi: Some(wagi),
             allowed_outbound_hosts,
             max_outbound_concurrency,
+            key_value_stores: Vec::new(),
+            sql_databases: Vec::new(),
+            variables: BTreeMap::new(),
         })
     }
 

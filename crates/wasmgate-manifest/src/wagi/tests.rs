@@ -145,10 +145,12 @@ fn a_realistic_modules_toml_parses() {
         goodbye.wagi.as_ref().unwrap().argv,
         WagiOptions::DEFAULT_ARGV
     );
-    assert_eq!(
-        goodbye.allowed_outbound_hosts,
-        ["https://api.example.com", "http://localhost:8080"]
-    );
+    let hosts: Vec<&str> = goodbye
+        .allowed_outbound_hosts
+        .iter()
+        .map(|h| h.text.as_str())
+        .collect();
+    assert_eq!(hosts, ["https://api.example.com", "http://localhost:8080"]);
     assert_eq!(goodbye.max_outbound_concurrency, Some(4));
     assert_eq!(
         goodbye.limits.max_concurrency,
