@@ -91,7 +91,7 @@ struct GrantInner {
 /// Who is calling: tags log records and spans of host calls.
 #[derive(Debug, Clone)]
 pub struct InvocationInfo {
-    pub invocation_id: Arc<str>,
+    pub invocation_id: u64,
 }
 
 impl Grant {

@@ -26,13 +26,13 @@ pub const MAX_MESSAGE_BYTES: usize = 8 << 10;
 
 pub struct State {
     component: Arc<str>,
-    invocation_id: Arc<str>,
+    invocation_id: u64,
     emitted: u32,
     dropped: u32,
 }
 
 impl State {
-    pub fn new(component: Arc<str>, invocation_id: Arc<str>) -> State {
+    pub fn new(component: Arc<str>, invocation_id: u64) -> State {
         State {
             component,
             invocation_id,
@@ -53,7 +53,7 @@ impl Drop for State {
             tracing::warn!(
                 target: "wasmgate::guest",
                 component = %self.component,
-                invocation_id = %self.invocation_id,
+                invocation_id = self.invocation_id,
                 dropped = self.dropped,
                 "guest log records over the per-invocation cap were dropped"
             );
@@ -71,7 +71,7 @@ impl Host for CapsView<'_> {
             state.emitted += 1;
             let message = truncate(&message, MAX_MESSAGE_BYTES);
             let component = &*state.component;
-            let invocation_id = &*state.invocation_id;
+            let invocation_id = state.invocation_id;
             // tracing levels are fixed at compile time per call site, hence one arm each.
             macro_rules! emit {
                 ($level:ident) => {

@@ -35,6 +35,10 @@ pub enum LoadError {
     #[error("component `{component}` cannot be served: {message}")]
     Link { component: String, message: String },
 
+    /// The component was granted something the runtime config cannot provide.
+    #[error(transparent)]
+    Capability(#[from] wasmgate_capabilities::CapabilityError),
+
     /// The component does not export what its executor needs.
     #[error("component `{component}` is not a wasi:http proxy component: {message}")]
     NotAProxy { component: String, message: String },

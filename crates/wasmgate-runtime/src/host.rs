@@ -1,16 +1,16 @@
 //! The per-instance host state a guest's store holds: its WASI context (environment, files,
 //! captured stdout/stderr), its HTTP context, its resource table and its memory limiter.
 //!
-//! A guest gets only what its manifest entry grants. Outbound HTTP is granted by a later
-//! capability; until a component is granted hosts, every outgoing request is denied.
+//! A guest gets only what its manifest entry grants: the capabilities in [`InstanceCaps`] were
+//! built from the component's grant, and outbound HTTP goes through their policy hooks.
 
 use crate::limiter::MemoryLimiter;
-use std::future::Future;
+use wasmgate_capabilities::{CapabilityHost, CapsView, InstanceCaps};
 use wasmgate_manifest::Component;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
-use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 /// Bytes of guest stdout and of stderr kept per invocation; the rest is dropped.
 pub const CAPTURED_OUTPUT_CAP: usize = 64 << 10;
@@ -19,7 +19,7 @@ pub struct HostState {
     wasi: WasiCtx,
     http: WasiHttpCtx,
     table: ResourceTable,
-    hooks: DenyOutbound,
+    pub caps: InstanceCaps,
     pub limiter: MemoryLimiter,
 }
 
@@ -31,7 +31,10 @@ pub struct CapturedOutput {
 }
 
 impl HostState {
-    pub fn new(component: &Component) -> wasmtime::Result<(HostState, CapturedOutput)> {
+    pub fn new(
+        component: &Component,
+        caps: InstanceCaps,
+    ) -> wasmtime::Result<(HostState, CapturedOutput)> {
         let output = CapturedOutput {
             stdout: MemoryOutputPipe::new(CAPTURED_OUTPUT_CAP),
             stderr: MemoryOutputPipe::new(CAPTURED_OUTPUT_CAP),
@@ -43,18 +46,18 @@ impl HostState {
             wasi.env(key, value);
         }
         Ok((
-            HostState::from_wasi(wasi.build(), component.limits.memory),
+            HostState::from_wasi(wasi.build(), component.limits.memory, caps),
             output,
         ))
     }
 
     /// State around a WASI context the caller configured (stdio, environment, args).
-    pub fn from_wasi(wasi: WasiCtx, memory_limit: u64) -> HostState {
+    pub fn from_wasi(wasi: WasiCtx, memory_limit: u64, caps: InstanceCaps) -> HostState {
         HostState {
             wasi,
             http: WasiHttpCtx::new(),
             table: ResourceTable::new(),
-            hooks: DenyOutbound,
+            caps,
             limiter: MemoryLimiter::new(memory_limit),
         }
     }
@@ -89,27 +92,16 @@ impl WasiHttpView for HostState {
         WasiHttpCtxView {
             ctx: &mut self.http,
             table: &mut self.table,
-            hooks: &mut self.hooks,
+            hooks: &mut self.caps.outbound,
         }
     }
 }
 
-/// Outgoing-request policy for components granted no outbound hosts: refuse everything.
-struct DenyOutbound;
-
-type SendResult = wasmtime_wasi_http::Result<(
-    http::Response<wasmtime_wasi_http::WasiBody>,
-    Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>,
-)>;
-
-impl WasiHttpHooks for DenyOutbound {
-    fn send_request(
-        &mut self,
-        request: http::Request<wasmtime_wasi_http::WasiBody>,
-        _options: Option<wasmtime_wasi_http::RequestOptions>,
-        _fut: Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>,
-    ) -> Box<dyn Future<Output = SendResult> + Send> {
-        tracing::info!(uri = %request.uri(), "outbound HTTP request denied: no hosts granted");
-        Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) })
+impl CapabilityHost for HostState {
+    fn caps(&mut self) -> CapsView<'_> {
+        CapsView {
+            caps: &mut self.caps,
+            table: &mut self.table,
+        }
     }
 }

@@ -17,6 +17,7 @@ use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::{oneshot, Semaphore};
+use wasmgate_capabilities::{Grant, HostCalls, InvocationInfo};
 use wasmgate_manifest::Component;
 use wasmgate_telemetry::{count_lines, Gauge, Telemetry};
 use wasmtime::Store;
@@ -31,6 +32,7 @@ pub struct HttpExecutor {
     name: Arc<str>,
     instances: Gauge,
     pre: ProxyPre<HostState>,
+    grant: Grant,
     permits: Arc<Semaphore>,
     /// Still true until the first instance since load has been created.
     cold: AtomicBool,
@@ -51,6 +53,7 @@ impl HttpExecutor {
     pub fn new(
         component: Arc<Component>,
         pre: ProxyPre<HostState>,
+        grant: Grant,
         telemetry: Arc<Telemetry>,
     ) -> HttpExecutor {
         let permits = Arc::new(Semaphore::new(component.limits.max_concurrency as usize));
@@ -59,6 +62,7 @@ impl HttpExecutor {
             instances: telemetry.metrics.instances_gauge(&component.name),
             component,
             pre,
+            grant,
             permits,
             cold: AtomicBool::new(true),
             telemetry,
@@ -93,7 +97,10 @@ impl HttpExecutor {
                 }
             };
 
-        let (state, output) = match HostState::new(&self.component) {
+        let caps = self.grant.instance(InvocationInfo {
+            invocation_id: context.invocation_id,
+        });
+        let (state, output) = match HostState::new(&self.component, caps) {
             Ok(built) => built,
             Err(e) => {
                 return self.answer_fault(
@@ -174,6 +181,7 @@ impl HttpExecutor {
                 .unwrap_or(TaskEnd::TimedOut);
             let hit_memory_limit = store.data().limiter.hit_limit();
             let peak_memory = store.data().limiter.peak();
+            let host_calls = store.data().caps.calls.clone();
             drop(store);
             let status = status.load(Ordering::Relaxed);
             let usage = Usage {
@@ -183,6 +191,7 @@ impl HttpExecutor {
                 started,
                 cold,
                 instantiate_us,
+                host_calls,
             };
             executor.finish(&task_context, &task_pending, end, usage, &output)
         });
@@ -246,6 +255,7 @@ impl HttpExecutor {
             started,
             cold,
             instantiate_us,
+            host_calls,
         } = usage;
         let elapsed_us = started.elapsed().as_micros() as u64;
         let (outcome, error) = match end {
@@ -287,6 +297,7 @@ impl HttpExecutor {
             r.instantiate_time_us = instantiate_us;
             r.peak_memory_bytes = peak_memory as u64;
             r.cold_start = cold;
+            crate::record::fill_host_calls(r, &host_calls);
             r.stdout_bytes = stdout.len() as u64;
             r.stdout_lines = count_lines(&stdout);
             r.stderr_bytes = stderr.len() as u64;
@@ -350,6 +361,7 @@ struct Usage {
     started: Instant,
     cold: bool,
     instantiate_us: u64,
+    host_calls: HostCalls,
 }
 
 /// The trap message and the symbolized guest backtrace of a failed call.

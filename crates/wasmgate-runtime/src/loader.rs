@@ -18,6 +18,7 @@ pub fn http_linker(engine: &Engine) -> wasmtime::Result<Linker<HostState>> {
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
     wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
+    wasmgate_capabilities::add_to_linker(&mut linker)?;
     Ok(linker)
 }
 

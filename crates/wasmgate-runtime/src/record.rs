@@ -11,7 +11,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
-use wasmgate_telemetry::{method_label, InvocationRecord, Telemetry};
+use wasmgate_capabilities::HostCalls;
+use wasmgate_telemetry::{method_label, HostCallSummary, InvocationRecord, Telemetry};
 
 pub struct Pending {
     record: Mutex<InvocationRecord>,
@@ -154,4 +155,27 @@ impl<B: Body> Drop for Counted<B> {
             }
         }
     }
+}
+
+/// Copies an instance's host-call tally into its record.
+pub(crate) fn fill_host_calls(record: &mut InvocationRecord, calls: &HostCalls) {
+    let by_capability = calls.snapshot();
+    if by_capability.is_empty() {
+        return;
+    }
+    record.host_calls = Some(by_capability.iter().map(|(_, s)| s.count).sum());
+    record.host_call_time_us = Some(
+        by_capability
+            .iter()
+            .map(|(_, s)| s.duration.as_micros() as u64)
+            .sum(),
+    );
+    record.host_calls_by_capability = by_capability
+        .into_iter()
+        .map(|(capability, stats)| HostCallSummary {
+            capability: capability.as_str(),
+            count: stats.count,
+            time_us: stats.duration.as_micros() as u64,
+        })
+        .collect();
 }

@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
+use wasmgate_capabilities::{Capabilities, Grant};
 use wasmgate_manifest::{Executor as ExecutorKind, Manifest};
 use wasmgate_telemetry::{CacheResult, Telemetry};
 use wasmtime::Engine;
@@ -22,6 +23,8 @@ pub struct RuntimeOptions {
     pub cache_dir: Option<PathBuf>,
     /// Where invocation records go; `None` makes one for the app with a default history size.
     pub telemetry: Option<Arc<Telemetry>>,
+    /// The app's opened backends; `None` grants components nothing (every capability denied).
+    pub capabilities: Option<Arc<Capabilities>>,
 }
 
 impl Default for RuntimeOptions {
@@ -29,6 +32,7 @@ impl Default for RuntimeOptions {
         RuntimeOptions {
             cache_dir: default_cache_dir(),
             telemetry: None,
+            capabilities: None,
         }
     }
 }
@@ -92,6 +96,10 @@ impl Runtime {
         let mut loaded = Vec::new();
         for (name, component) in &manifest.components {
             let started = std::time::Instant::now();
+            let grant = match &options.capabilities {
+                Some(capabilities) => capabilities.grant(component)?,
+                None => Grant::none(component),
+            };
             let (executor, size, cache_status) = match component.executor {
                 ExecutorKind::Http => {
                     let compiled = load_http_component(&engine, &linker, &cache, component)?;
@@ -99,6 +107,7 @@ impl Runtime {
                     let executor = HttpExecutor::new(
                         Arc::new(component.clone()),
                         compiled.pre,
+                        grant,
                         telemetry.clone(),
                     );
                     (
@@ -108,21 +117,13 @@ impl Runtime {
                     )
                 }
                 ExecutorKind::Wagi => {
-                    if !component.allowed_outbound_hosts.is_empty() {
-                        // WAGI modules reached the network through the wasi_experimental_http
-                        // ABI, which Wasmgate does not provide: say so instead of pretending.
-                        tracing::warn!(
-                            component = %name,
-                            allowed_hosts = ?component.allowed_outbound_hosts,
-                            "allowed_hosts is recorded, but WAGI modules cannot make outbound HTTP requests in this version"
-                        );
-                    }
                     let loaded_wagi = wagi::load(
                         &engine,
                         &module_linker,
                         &linker,
                         &cache,
                         component,
+                        grant,
                         &telemetry,
                     )?;
                     let extra = loaded_wagi

@@ -12,7 +12,7 @@ mod record;
 pub use history::{History, InvocationQuery};
 pub use metrics::{CacheResult, Metrics};
 pub use prometheus_client::metrics::gauge::Gauge;
-pub use record::{count_lines, method_label, InvocationRecord};
+pub use record::{count_lines, method_label, HostCallSummary, InvocationRecord};
 
 use std::sync::Arc;
 

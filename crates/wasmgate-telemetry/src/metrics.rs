@@ -9,6 +9,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -32,6 +33,12 @@ struct ComponentLabels {
 struct OutcomeLabels {
     component: Arc<str>,
     outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CapabilityLabels {
+    component: Arc<str>,
+    capability: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -75,6 +82,8 @@ pub struct Metrics {
     instances_in_use: Family<ComponentLabels, Gauge>,
     instances_capacity: Family<ComponentLabels, Gauge>,
     compile_cache: Family<CacheLabels, Counter>,
+    host_calls: Family<CapabilityLabels, Counter>,
+    host_call_seconds: Family<CapabilityLabels, Counter<f64, AtomicU64>>,
 }
 
 fn duration_histogram() -> Histogram {
@@ -116,6 +125,8 @@ impl Metrics {
             instances_in_use: Family::default(),
             instances_capacity: Family::default(),
             compile_cache: Family::default(),
+            host_calls: Family::default(),
+            host_call_seconds: Family::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -173,6 +184,16 @@ impl Metrics {
             "Component loads by compile-cache result (hit, miss, rebuilt, disabled)",
             metrics.compile_cache.clone(),
         );
+        registry.register(
+            "wasm_host_calls",
+            "Calls guests made into host capabilities (key_value, sql, outbound_http, logging)",
+            metrics.host_calls.clone(),
+        );
+        registry.register(
+            "wasm_host_call_seconds",
+            "Time guests spent waiting in host capability calls",
+            metrics.host_call_seconds.clone(),
+        );
         Metrics {
             registry,
             ..metrics
@@ -218,6 +239,16 @@ impl Metrics {
         }
         if record.cold_start {
             self.cold_starts.get_or_create(&component).inc();
+        }
+        for calls in &record.host_calls_by_capability {
+            let labels = CapabilityLabels {
+                component: record.component.clone(),
+                capability: calls.capability,
+            };
+            self.host_calls.get_or_create(&labels).inc_by(calls.count);
+            self.host_call_seconds
+                .get_or_create(&labels)
+                .inc_by(calls.time_us as f64 / 1e6);
         }
     }
 

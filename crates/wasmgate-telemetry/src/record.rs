@@ -33,6 +33,9 @@ pub struct InvocationRecord {
     pub guest_cpu_time_us: Option<u64>,
     pub host_calls: Option<u64>,
     pub host_call_time_us: Option<u64>,
+    /// Host calls by capability (`key_value`, `sql`, `outbound_http`...); empty when the guest
+    /// made none.
+    pub host_calls_by_capability: Vec<HostCallSummary>,
     pub instructions: Option<u64>,
     pub peak_memory_bytes: u64,
     pub cold_start: bool,
@@ -42,6 +45,14 @@ pub struct InvocationRecord {
     pub stdout_bytes: u64,
     pub stderr_lines: u64,
     pub stderr_bytes: u64,
+}
+
+/// Calls an invocation made into one capability, and the time they took.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct HostCallSummary {
+    pub capability: &'static str,
+    pub count: u64,
+    pub time_us: u64,
 }
 
 impl InvocationRecord {

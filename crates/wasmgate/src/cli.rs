@@ -64,6 +64,12 @@ pub struct UpArgs {
     #[arg(long, conflicts_with = "admin_listen")]
     pub no_admin: bool,
 
+    /// Machine-specific settings: key-value and SQL backends and their credentials, variable
+    /// values, outbound HTTP policy (see docs/runtime-config.md). Without it, the `default`
+    /// store and database are embedded files under .wasmgate/ next to the manifest.
+    #[arg(long, value_name = "FILE", env = "WASMGATE_RUNTIME_CONFIG")]
+    pub runtime_config: Option<PathBuf>,
+
     /// Invocation records kept in memory for /api/invocations.
     #[arg(long, value_name = "N", default_value_t = wasmgate_runtime::DEFAULT_HISTORY)]
     pub invocation_history: usize,

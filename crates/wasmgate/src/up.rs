@@ -5,7 +5,8 @@ use anyhow::Context;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use wasmgate_manifest::{Manifest, RoutePath, MANIFEST_FILE_NAME};
+use wasmgate_capabilities::Capabilities;
+use wasmgate_manifest::{Manifest, RoutePath, RuntimeConfig, MANIFEST_FILE_NAME};
 use wasmgate_runtime::{CacheStatus, Executor, RouteInfo, Runtime, RuntimeOptions};
 use wasmgate_server::{AdminServer, Healthz, RouteTarget, Router, Server, ServerOptions, Shutdown};
 use wasmgate_telemetry::Telemetry;
@@ -13,6 +14,16 @@ use wasmgate_telemetry::Telemetry;
 pub fn run(args: UpArgs) -> anyhow::Result<()> {
     let manifest_path = manifest_path(&args.path);
     let manifest = Manifest::load(&manifest_path)?;
+    let runtime_config = match &args.runtime_config {
+        Some(path) => RuntimeConfig::load(path)?,
+        None => RuntimeConfig::defaults(&manifest.path),
+    };
+    let tokio = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("wasmgate-worker")
+        .build()
+        .context("cannot start the async runtime")?;
+    let capabilities = tokio.block_on(Capabilities::open(&manifest, runtime_config))?;
     let telemetry = Arc::new(Telemetry::new(&manifest.app.name, args.invocation_history));
     let options = RuntimeOptions {
         cache_dir: if args.no_cache {
@@ -23,15 +34,12 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
                 .or_else(wasmgate_runtime::default_cache_dir)
         },
         telemetry: Some(telemetry),
+        capabilities: Some(Arc::new(capabilities)),
     };
-    let runtime = Runtime::load(&manifest, &options)?;
+    // Loading compiles; it runs inside the async runtime because capabilities' backends
+    // (connection pools) belong to it.
+    let runtime = tokio.block_on(async { Runtime::load(&manifest, &options) })?;
     let router = build_router(&manifest, &runtime)?;
-
-    let tokio = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .thread_name("wasmgate-worker")
-        .build()
-        .context("cannot start the async runtime")?;
     tokio.block_on(serve(args, manifest, runtime, router))
 }
 

@@ -34,6 +34,7 @@ use std::sync::Arc;
 use std::time::Instant;
 use tokio::io::AsyncReadExt;
 use tokio::sync::Semaphore;
+use wasmgate_capabilities::{Grant, HostCalls, InvocationInfo};
 use wasmgate_manifest::Component;
 use wasmgate_telemetry::{count_lines, Gauge, Telemetry};
 use wasmtime::component::Linker as ComponentLinker;
@@ -64,6 +65,8 @@ struct Shared {
     permits: Arc<Semaphore>,
     cold: AtomicBool,
     telemetry: Arc<Telemetry>,
+    /// Capabilities of `wasi:cli/run` components (core modules import none of them).
+    grant: Grant,
 }
 
 pub struct WagiExecutor {
@@ -85,6 +88,7 @@ pub fn load(
     components: &ComponentLinker<HostState>,
     cache: &CompileCache,
     component: &Component,
+    grant: Grant,
     telemetry: &Arc<Telemetry>,
 ) -> Result<LoadedWagi, LoadError> {
     let options = component.wagi.clone().unwrap_or_default();
@@ -96,6 +100,17 @@ pub fn load(
         component,
         &options.entrypoint,
     )?;
+    if matches!(loaded.program, Program::Module(_)) && !component.allowed_outbound_hosts.is_empty()
+    {
+        // WAGI modules reached the network through the wasi_experimental_http ABI, which
+        // Wasmgate does not provide; wasi:cli/run components get wasi:http under the policy.
+        tracing::warn!(
+            component = %component.name,
+            "allowed_hosts is recorded, but core WAGI modules cannot make outbound HTTP requests \
+             (wasi_experimental_http is not provided); build the guest as a wasi:cli/run \
+             component to use wasi:http"
+        );
+    }
     let shared = Arc::new(Shared {
         argv_template: options.argv.clone(),
         name: component.name.as_str().into(),
@@ -105,6 +120,7 @@ pub fn load(
         permits: Arc::new(Semaphore::new(component.limits.max_concurrency as usize)),
         cold: AtomicBool::new(true),
         telemetry: telemetry.clone(),
+        grant,
     });
     let executor = |entrypoint: &str| {
         Arc::new(WagiExecutor {
@@ -154,6 +170,8 @@ struct Run {
     hit_memory_limit: bool,
     peak_memory: usize,
     instantiate_us: u64,
+    /// Host capability calls (components only; core modules have none).
+    host_calls: Option<HostCalls>,
 }
 
 /// How the guest run ended.
@@ -271,7 +289,9 @@ impl WagiExecutor {
         let task_pending = pending.clone();
         let guest = tokio::spawn(async move {
             let _permit = permit;
-            let run = executor.run(wasi, deadline).await;
+            let run = executor
+                .run(wasi, deadline, task_context.invocation_id)
+                .await;
             executor.finish(&task_context, &task_pending, run, started, cold, &stderr)
         });
 
@@ -336,6 +356,7 @@ impl WagiExecutor {
         &self,
         wasi: wasmtime_wasi::WasiCtxBuilder,
         deadline: tokio::time::Instant,
+        invocation_id: u64,
     ) -> Run {
         let mut wasi = wasi;
         let memory = self.component().limits.memory;
@@ -367,11 +388,15 @@ impl WagiExecutor {
                     hit_memory_limit: store.data().limiter.hit_limit(),
                     peak_memory: store.data().limiter.peak(),
                     instantiate_us,
+                    host_calls: None,
                 }
             }
             Program::Command(pre) => {
-                let mut store =
-                    Store::new(pre.engine(), HostState::from_wasi(wasi.build(), memory));
+                let caps = self.shared.grant.instance(InvocationInfo { invocation_id });
+                let mut store = Store::new(
+                    pre.engine(),
+                    HostState::from_wasi(wasi.build(), memory, caps),
+                );
                 store.limiter(|state| &mut state.limiter);
                 crate::engine::yield_every_tick(&mut store);
                 let mut instantiate_us = 0;
@@ -391,6 +416,7 @@ impl WagiExecutor {
                     hit_memory_limit: store.data().limiter.hit_limit(),
                     peak_memory: store.data().limiter.peak(),
                     instantiate_us,
+                    host_calls: Some(store.data().caps.calls.clone()),
                 }
             }
         }
@@ -411,6 +437,7 @@ impl WagiExecutor {
             hit_memory_limit,
             peak_memory,
             instantiate_us,
+            host_calls,
         } = run;
         let component = self.component().name.as_str();
         log_pipes(context, component, &[("stderr", stderr)]);
@@ -451,6 +478,9 @@ impl WagiExecutor {
             r.error = r.error.take().or(message);
             r.backtrace = backtrace;
             r.instantiate_time_us = instantiate_us;
+            if let Some(calls) = &host_calls {
+                crate::record::fill_host_calls(r, calls);
+            }
             r.peak_memory_bytes = peak_memory as u64;
             r.cold_start = cold;
             r.stderr_bytes = stderr_bytes.len() as u64;

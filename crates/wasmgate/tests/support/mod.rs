@@ -86,6 +86,16 @@ impl Server {
     /// Serves `manifest` from `dir`; compiled components are cached in `dir/cache` unless
     /// `extra_args` choose otherwise.
     pub fn start_in(dir: tempfile::TempDir, manifest: &str, extra_args: &[&str]) -> Server {
+        Server::start_with_env(dir, manifest, extra_args, &[])
+    }
+
+    /// [`Server::start_in`] with extra environment variables for the server process.
+    pub fn start_with_env(
+        dir: tempfile::TempDir,
+        manifest: &str,
+        extra_args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Server {
         std::fs::write(dir.path().join("wasmgate.toml"), manifest).unwrap();
         let mut command = wasmgate();
         command
@@ -101,6 +111,7 @@ impl Server {
         }
         let mut child = command
             .args(extra_args)
+            .envs(env.iter().copied())
             .env(
                 "RUST_LOG",
                 "info,wasmgate_runtime=debug,wasmgate::invocation=debug",
