@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-scripts/install-deps.sh
+scripts/install-deps.sh --test-services
 
 # Every guest, C included: a missing toolchain must fail the run, not skip tests.
 REQUIRE_C_GUESTS=1 scripts/build-guests.sh
