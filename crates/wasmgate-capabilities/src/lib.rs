@@ -27,6 +27,7 @@ pub use stats::{Capability, HostCallStats, HostCalls};
 
 use std::sync::Arc;
 use wasmgate_manifest::{Component, Manifest, RuntimeConfig};
+use wasmgate_telemetry::TraceContext;
 use wasmtime::component::{Linker, ResourceTable};
 
 /// The app's backends and resolved variables, opened once when the app loads.
@@ -92,6 +93,8 @@ struct GrantInner {
 #[derive(Debug, Clone)]
 pub struct InvocationInfo {
     pub invocation_id: u64,
+    /// The request's span: outbound requests carry a child of it in `traceparent`.
+    pub trace: TraceContext,
 }
 
 impl Grant {
@@ -113,10 +116,14 @@ impl Grant {
     pub fn instance(&self, invocation: InvocationInfo) -> InstanceCaps {
         let calls = HostCalls::default();
         InstanceCaps {
-            outbound: outbound_http::Hooks::new(self.inner.outbound.clone(), calls.clone()),
+            outbound: outbound_http::Hooks::new(
+                self.inner.outbound.clone(),
+                calls.clone(),
+                invocation.trace,
+            ),
             key_value: key_value::InstanceState::new(&self.inner.key_value),
             sql: sql::InstanceState::new(&self.inner.sql),
-            logging: logging::State::new(self.inner.component.clone(), invocation.invocation_id),
+            logging: logging::State::new(self.inner.component.clone(), &invocation),
             grant: self.clone(),
             calls,
         }

@@ -5,9 +5,10 @@
 //! of dropped records is logged once when the instance goes away.
 
 use crate::stats::Capability;
-use crate::{CapabilityHost, CapsView};
+use crate::{CapabilityHost, CapsView, InvocationInfo};
 use std::sync::Arc;
 use std::time::Instant;
+use wasmgate_telemetry::TraceId;
 use wasmtime::component::{HasData, Linker};
 
 mod bindings {
@@ -27,15 +28,17 @@ pub const MAX_MESSAGE_BYTES: usize = 8 << 10;
 pub struct State {
     component: Arc<str>,
     invocation_id: u64,
+    trace_id: TraceId,
     emitted: u32,
     dropped: u32,
 }
 
 impl State {
-    pub fn new(component: Arc<str>, invocation_id: u64) -> State {
+    pub fn new(component: Arc<str>, invocation: &InvocationInfo) -> State {
         State {
             component,
-            invocation_id,
+            invocation_id: invocation.invocation_id,
+            trace_id: invocation.trace.trace_id,
             emitted: 0,
             dropped: 0,
         }
@@ -72,6 +75,7 @@ impl Host for CapsView<'_> {
             let message = truncate(&message, MAX_MESSAGE_BYTES);
             let component = &*state.component;
             let invocation_id = state.invocation_id;
+            let trace_id = state.trace_id;
             // tracing levels are fixed at compile time per call site, hence one arm each.
             macro_rules! emit {
                 ($level:ident) => {
@@ -79,6 +83,7 @@ impl Host for CapsView<'_> {
                         target: "wasmgate::guest",
                         component,
                         invocation_id,
+                        trace_id = %trace_id,
                         context = %context,
                         "{message}"
                     )

@@ -9,6 +9,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
+use wasmgate_telemetry::TraceContext;
 
 /// Error type of response bodies: a guest's body stream can fail mid-way.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -44,6 +45,8 @@ pub struct RequestContext {
     pub local_addr: SocketAddr,
     /// Unique per request in this process; appears on every log line about it.
     pub invocation_id: u64,
+    /// This request's span in its W3C trace.
+    pub trace: TraceContext,
 }
 
 pub trait Executor: Send + Sync + 'static {

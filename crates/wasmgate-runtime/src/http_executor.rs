@@ -99,6 +99,7 @@ impl HttpExecutor {
 
         let caps = self.grant.instance(InvocationInfo {
             invocation_id: context.invocation_id,
+            trace: context.trace,
         });
         let (state, output) = match HostState::new(&self.component, caps) {
             Ok(built) => built,

@@ -41,6 +41,7 @@ impl Pending {
         Arc::new(Pending {
             record: Mutex::new(InvocationRecord {
                 id: context.invocation_id,
+                trace_id: context.trace.trace_id,
                 started_at_ms,
                 app: telemetry.app().clone(),
                 route: context.route.pattern.clone(),

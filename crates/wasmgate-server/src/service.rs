@@ -11,6 +11,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use wasmgate_runtime::{text_response, Executor, RequestContext, ResponseBody, Scheme};
 use wasmgate_telemetry::Telemetry;
+use wasmgate_telemetry::TraceContext;
+
+/// The W3C Trace Context request header.
+const TRACEPARENT: &str = "traceparent";
 
 pub struct Dispatcher {
     router: Router<Arc<dyn Executor>>,
@@ -68,6 +72,12 @@ impl Dispatcher {
             remote_addr,
             local_addr,
             invocation_id: self.next_invocation.fetch_add(1, Ordering::Relaxed),
+            trace: TraceContext::for_request(
+                request
+                    .headers()
+                    .get(TRACEPARENT)
+                    .map(http::HeaderValue::as_bytes),
+            ),
         };
         let response = route.target.clone().handle(request, context);
         let active = self.telemetry.clone().map(ActiveRequest::new);

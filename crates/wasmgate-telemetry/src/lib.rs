@@ -8,11 +8,13 @@
 mod history;
 mod metrics;
 mod record;
+mod trace;
 
 pub use history::{History, InvocationQuery};
 pub use metrics::{CacheResult, Metrics};
 pub use prometheus_client::metrics::gauge::Gauge;
 pub use record::{count_lines, method_label, HostCallSummary, InvocationRecord};
+pub use trace::{parse_traceparent, TraceContext, TraceId};
 
 use std::sync::Arc;
 
@@ -53,6 +55,7 @@ fn log(record: &InvocationRecord) {
     tracing::debug!(
         target: "wasmgate::invocation",
         invocation = record.id,
+        trace_id = %record.trace_id,
         route = %record.route,
         component = %record.component,
         executor = record.executor,

@@ -1,5 +1,6 @@
 //! The invocation record: what one request did inside Wasmgate.
 
+use crate::trace::TraceId;
 use serde::Serialize;
 use std::sync::Arc;
 
@@ -8,6 +9,8 @@ use std::sync::Arc;
 #[derive(Debug, Clone, Serialize, Default)]
 pub struct InvocationRecord {
     pub id: u64,
+    /// The W3C trace this request belongs to (continued from its `traceparent`, or new).
+    pub trace_id: TraceId,
     /// Unix time the request arrived, in milliseconds.
     pub started_at_ms: u64,
     // Names are shared (`Arc<str>`), not copied: a record is built for every request.

@@ -54,15 +54,21 @@ impl Upstream {
                     let mut parts = request_line.split(' ');
                     let method = parts.next().unwrap_or_default();
                     let path = parts.next().unwrap_or_default();
-                    let host = head
-                        .lines()
-                        .find_map(|l| {
-                            l.to_ascii_lowercase()
-                                .strip_prefix("host:")
-                                .map(|h| h.trim().to_string())
-                        })
-                        .unwrap_or_default();
-                    let body = format!("upstream {method} {path} host={host}");
+                    let header = |name: &str| {
+                        head.lines()
+                            .find_map(|l| {
+                                l.to_ascii_lowercase()
+                                    .strip_prefix(&format!("{name}:"))
+                                    .map(|h| h.trim().to_string())
+                            })
+                            .unwrap_or_default()
+                    };
+                    let host = header("host");
+                    let mut body = format!("upstream {method} {path} host={host}");
+                    let traceparent = header("traceparent");
+                    if path.contains("trace") {
+                        body.push_str(&format!(" traceparent={traceparent}"));
+                    }
                     let _ = write!(
                         stream,
                         "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
@@ -385,16 +391,88 @@ async fn guest_log_records_reach_the_host_log_with_the_invocation() {
         .unwrap_or_else(|| panic!("no record with 2 host calls: {parsed}"))
         .clone();
     assert_eq!(
-        first["host_calls_by_capability"][0]["capability"],
-        "logging",
+        first["host_calls_by_capability"][0]["capability"], "logging",
         "{first}"
     );
     assert!(first["host_call_time_us"].is_u64(), "{first}");
     let metrics = get(server.admin, "/metrics").await.text();
     assert!(
-        metrics.contains(
-            "wasm_host_calls_total{component=\"fixture\",capability=\"logging\"} 3"
-        ),
+        metrics.contains("wasm_host_calls_total{component=\"fixture\",capability=\"logging\"} 3"),
         "{metrics}"
     );
+}
+
+/// Sends one HTTP/1.1 request with extra header lines over a raw connection; returns the
+/// response text (head and body).
+fn raw_request(addr: SocketAddr, path: &str, headers: &str) -> String {
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nhost: localhost\r\n{headers}connection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    response
+}
+
+#[tokio::test]
+async fn the_trace_continues_through_outbound_requests() {
+    let upstream = Upstream::start();
+    let server = Server::start(&with_hosts(&["http://127.0.0.1:*".to_string()]));
+    let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let path = fetch_path(&upstream.url("127.0.0.1", "/trace"));
+    let response = raw_request(
+        server.addr,
+        &path,
+        &format!("traceparent: 00-{trace_id}-00f067aa0ba902b7-01\r\n"),
+    );
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    let sent = response
+        .split("traceparent=")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no traceparent reached the upstream: {response}"))
+        .get(..55)
+        .unwrap_or_default();
+    let parts: Vec<&str> = sent.split('-').collect();
+    assert_eq!(parts.len(), 4, "{sent}");
+    assert_eq!(parts[0], "00");
+    assert_eq!(parts[1], trace_id, "the upstream got another trace");
+    assert_ne!(
+        parts[2], "00f067aa0ba902b7",
+        "the caller's span was passed on as is"
+    );
+    assert_eq!(parts[3], "01");
+
+    // The invocation record carries the trace id too.
+    let reply = get(server.admin, "/api/invocations?limit=5").await;
+    assert!(
+        reply
+            .text()
+            .contains(&format!("\"trace_id\":\"{trace_id}\"")),
+        "{}",
+        reply.text()
+    );
+
+    // Without a caller's context, a new trace is started and still propagated.
+    let response = raw_request(server.addr, &path, "");
+    let sent = response.split("traceparent=").nth(1).unwrap();
+    assert!(
+        is_traceparent(&sent[..55]),
+        "not a valid traceparent: {sent}"
+    );
+    assert!(!sent.contains(trace_id));
+}
+
+fn is_traceparent(value: &str) -> bool {
+    let parts: Vec<&str> = value.split('-').collect();
+    parts.len() == 4
+        && parts[1].len() == 32
+        && parts[2].len() == 16
+        && parts
+            .iter()
+            .all(|p| p.bytes().all(|b| b.is_ascii_hexdigit()))
 }

@@ -27,7 +27,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
 use wasmgate_manifest::{Component, OutboundHost, OutboundHttpConfig};
+use wasmgate_telemetry::TraceContext;
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
+
+const TRACEPARENT: &str = "traceparent";
 
 /// Outbound requests one instance may have in flight when the manifest does not say.
 pub const DEFAULT_MAX_CONCURRENCY: u32 = 16;
@@ -210,15 +213,17 @@ type SendResult = wasmtime_wasi_http::Result<(
 pub struct Hooks {
     policy: Arc<Policy>,
     calls: HostCalls,
+    trace: TraceContext,
     /// Made on the first request, so instances that never call out pay nothing.
     permits: Option<Arc<Semaphore>>,
 }
 
 impl Hooks {
-    pub fn new(policy: Arc<Policy>, calls: HostCalls) -> Hooks {
+    pub fn new(policy: Arc<Policy>, calls: HostCalls, trace: TraceContext) -> Hooks {
         Hooks {
             policy,
             calls,
+            trace,
             permits: None,
         }
     }
@@ -227,10 +232,16 @@ impl Hooks {
 impl WasiHttpHooks for Hooks {
     fn send_request(
         &mut self,
-        request: http::Request<WasiBody>,
+        mut request: http::Request<WasiBody>,
         options: Option<RequestOptions>,
         _fut: Box<dyn Future<Output = Result<(), Error>> + Send>,
     ) -> Box<dyn Future<Output = SendResult> + Send> {
+        // Continue the trace downstream, unless the guest propagates its own context.
+        if !request.headers().contains_key(TRACEPARENT) {
+            if let Ok(value) = http::HeaderValue::from_str(&self.trace.child().traceparent()) {
+                request.headers_mut().insert(TRACEPARENT, value);
+            }
+        }
         let max = self.policy.max_concurrency;
         let permits = self
             .permits

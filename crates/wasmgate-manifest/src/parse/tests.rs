@@ -238,3 +238,105 @@ fn load_reports_an_unreadable_file() {
         "{err}"
     );
 }
+
+const GRANTS: &str = r#"
+[app]
+name = "grants"
+
+[variables]
+greeting = { default = "hello" }
+token = { secret = true }
+
+[[route]]
+path = "/..."
+component = "api"
+
+[component.api]
+source = "api.wasm"
+allowed_outbound_hosts = ["https://*.example.com", "http://127.0.0.1:*"]
+key_value_stores = ["default", "cache"]
+sql_databases = ["default"]
+
+[component.api.variables]
+message = "{{ greeting }}, world"
+auth = "Bearer {{token}}"
+
+[component.api.limits]
+max_outbound_concurrency = 4
+"#;
+
+#[test]
+fn grants_and_variables_parse() {
+    let app = AppDir::new();
+    let manifest = app.parse(GRANTS).unwrap();
+    assert!(manifest.variables["token"].secret);
+    assert_eq!(
+        manifest.variables["greeting"].default.as_deref(),
+        Some("hello")
+    );
+    let api = &manifest.components["api"];
+    assert_eq!(api.allowed_outbound_hosts.len(), 2);
+    assert!(api.allowed_outbound_hosts[0].matches("https", "a.example.com", 443));
+    assert_eq!(api.key_value_stores, ["default", "cache"]);
+    assert_eq!(api.sql_databases, ["default"]);
+    assert_eq!(api.max_outbound_concurrency, Some(4));
+    let message = api.variables["message"]
+        .render(|name| (name == "greeting").then(|| "hi".to_string()))
+        .unwrap();
+    assert_eq!(message, "hi, world");
+}
+
+#[test]
+fn bad_grants_name_the_field_and_line() {
+    let app = AppDir::new();
+    for (from, to, field, line) in [
+        (
+            "\"https://*.example.com\"",
+            "\"example.com\"",
+            "component.api.allowed_outbound_hosts[0]",
+            15,
+        ),
+        (
+            "[\"default\", \"cache\"]",
+            "[\"default\", \"default\"]",
+            "component.api.key_value_stores[1]",
+            16,
+        ),
+        (
+            "[\"default\"]\n",
+            "[\"no spaces\"]\n",
+            "component.api.sql_databases[0]",
+            17,
+        ),
+        (
+            "{{ greeting }}, world",
+            "{{ nope }}",
+            "component.api.variables.message",
+            20,
+        ),
+        (
+            "token = { secret = true }",
+            "token = { secret = true, default = \"x\" }",
+            "variables.token.default",
+            7,
+        ),
+        (
+            "greeting = { default",
+            "Greeting = { default",
+            "variables.Greeting",
+            6,
+        ),
+        (
+            "max_outbound_concurrency = 4",
+            "max_outbound_concurrency = 0",
+            "component.api.limits.max_outbound_concurrency",
+            24,
+        ),
+    ] {
+        let text = GRANTS.replacen(from, to, 1);
+        assert_ne!(text, GRANTS, "{from} not found");
+        let err = app.parse(&text).unwrap_err();
+        assert_eq!(err.field(), Some(field), "{err}");
+        assert_eq!(err.line(), Some(line), "{err}");
+    }
+}

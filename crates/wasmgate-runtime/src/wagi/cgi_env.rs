@@ -188,6 +188,7 @@ mod tests {
                 pattern: route.into(),
                 path,
                 pass_authorization,
+                trace: Default::default(),
             }),
             scheme: Scheme::Http,
             remote_addr: "10.1.2.3:5555".parse().unwrap(),

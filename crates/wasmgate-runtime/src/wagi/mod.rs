@@ -290,7 +290,14 @@ impl WagiExecutor {
         let guest = tokio::spawn(async move {
             let _permit = permit;
             let run = executor
-                .run(wasi, deadline, task_context.invocation_id)
+                .run(
+                    wasi,
+                    deadline,
+                    InvocationInfo {
+                        invocation_id: task_context.invocation_id,
+                        trace: task_context.trace,
+                    },
+                )
                 .await;
             executor.finish(&task_context, &task_pending, run, started, cold, &stderr)
         });
@@ -356,7 +363,7 @@ impl WagiExecutor {
         &self,
         wasi: wasmtime_wasi::WasiCtxBuilder,
         deadline: tokio::time::Instant,
-        invocation_id: u64,
+        invocation: InvocationInfo,
     ) -> Run {
         let mut wasi = wasi;
         let memory = self.component().limits.memory;
@@ -392,7 +399,7 @@ impl WagiExecutor {
                 }
             }
             Program::Command(pre) => {
-                let caps = self.shared.grant.instance(InvocationInfo { invocation_id });
+                let caps = self.shared.grant.instance(invocation);
                 let mut store = Store::new(
                     pre.engine(),
                     HostState::from_wasi(wasi.build(), memory, caps),

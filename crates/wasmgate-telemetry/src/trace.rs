@@ -1,0 +1,195 @@
+//! W3C Trace Context (`traceparent`): continued when a request carries one, started otherwise,
+//! and passed on to outbound requests, so a request's trace id follows it across services.
+//!
+//! Only the identifiers are handled here; exporting spans is the tracer's job.
+
+use std::fmt;
+
+/// This server's span of one request, and the trace it belongs to.
+#[derive(Clone, Copy, PartialEq, Eq, Default)]
+pub struct TraceContext {
+    pub trace_id: TraceId,
+    /// This request's span.
+    pub span_id: u64,
+    /// The caller's span, when the request continued a trace.
+    pub parent_span_id: Option<u64>,
+    /// The caller's sampling decision (or ours: sampled).
+    pub sampled: bool,
+}
+
+/// A 128-bit trace id, shown as 32 lowercase hex digits.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct TraceId(pub u128);
+
+impl fmt::Display for TraceId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:032x}", self.0)
+    }
+}
+
+impl fmt::Debug for TraceId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+impl serde::Serialize for TraceId {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl fmt::Debug for TraceContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.traceparent())
+    }
+}
+
+impl TraceContext {
+    /// The context of a request with `traceparent` header value `header` (if any): a child
+    /// span of the caller's, or the root span of a new trace when the header is absent or
+    /// malformed (the spec says to ignore a malformed one).
+    pub fn for_request(header: Option<&[u8]>) -> TraceContext {
+        match header.and_then(parse_traceparent) {
+            Some((trace_id, parent, flags)) => TraceContext {
+                trace_id: TraceId(trace_id),
+                span_id: new_span_id(),
+                parent_span_id: Some(parent),
+                sampled: flags & 1 == 1,
+            },
+            None => TraceContext {
+                trace_id: TraceId(new_trace_id()),
+                span_id: new_span_id(),
+                parent_span_id: None,
+                sampled: true,
+            },
+        }
+    }
+
+    /// A new span in the same trace, child of this one (an outbound call, say).
+    pub fn child(&self) -> TraceContext {
+        TraceContext {
+            trace_id: self.trace_id,
+            span_id: new_span_id(),
+            parent_span_id: Some(self.span_id),
+            sampled: self.sampled,
+        }
+    }
+
+    /// The `traceparent` header naming this span as the parent.
+    pub fn traceparent(&self) -> String {
+        format!(
+            "00-{}-{:016x}-{:02x}",
+            self.trace_id,
+            self.span_id,
+            u8::from(self.sampled)
+        )
+    }
+}
+
+/// Parses a `traceparent` value into (trace id, parent span id, flags); `None` if invalid.
+pub fn parse_traceparent(value: &[u8]) -> Option<(u128, u64, u8)> {
+    let text = std::str::from_utf8(value).ok()?.trim();
+    let mut parts = text.splitn(5, '-');
+    let version = parts.next()?;
+    let trace = parts.next()?;
+    let parent = parts.next()?;
+    let flags = parts.next()?;
+    let rest = parts.next();
+    let lower_hex = |s: &str, len: usize| {
+        s.len() == len
+            && s.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    };
+    if !lower_hex(version, 2) || version == "ff" || !lower_hex(trace, 32) {
+        return None;
+    }
+    if !lower_hex(parent, 16) || !lower_hex(flags, 2) {
+        return None;
+    }
+    // Version 00 has exactly four fields; later versions may append more.
+    if version == "00" && rest.is_some() {
+        return None;
+    }
+    let trace_id = u128::from_str_radix(trace, 16).ok()?;
+    let parent_id = u64::from_str_radix(parent, 16).ok()?;
+    let flags = u8::from_str_radix(flags, 16).ok()?;
+    (trace_id != 0 && parent_id != 0).then_some((trace_id, parent_id, flags))
+}
+
+fn new_trace_id() -> u128 {
+    loop {
+        let id = fastrand::u128(..);
+        if id != 0 {
+            return id;
+        }
+    }
+}
+
+fn new_span_id() -> u64 {
+    loop {
+        let id = fastrand::u64(..);
+        if id != 0 {
+            return id;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const VALID: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+    #[test]
+    fn a_valid_parent_is_continued() {
+        let context = TraceContext::for_request(Some(VALID.as_bytes()));
+        assert_eq!(
+            context.trace_id.to_string(),
+            "4bf92f3577b34da6a3ce929d0e0e4736"
+        );
+        assert_eq!(context.parent_span_id, Some(0x00f067aa0ba902b7));
+        assert!(context.sampled);
+        assert_ne!(context.span_id, 0x00f067aa0ba902b7);
+        let header = context.traceparent();
+        assert!(header.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"));
+        assert!(header.ends_with("-01"));
+        assert_eq!(
+            parse_traceparent(header.as_bytes()).unwrap().1,
+            context.span_id
+        );
+
+        let child = context.child();
+        assert_eq!(child.trace_id, context.trace_id);
+        assert_eq!(child.parent_span_id, Some(context.span_id));
+    }
+
+    #[test]
+    fn invalid_parents_start_a_new_trace() {
+        for bad in [
+            "",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7",
+            "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
+            "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
+            "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra",
+            "00-4bf92f3577b34da6a3ce929d0e0e473-00f067aa0ba902b7-01",
+        ] {
+            assert!(parse_traceparent(bad.as_bytes()).is_none(), "{bad:?}");
+            let context = TraceContext::for_request(Some(bad.as_bytes()));
+            assert_eq!(context.parent_span_id, None, "{bad:?}");
+            assert_ne!(context.trace_id.0, 0);
+        }
+        // A later version may carry more fields; the known prefix is used.
+        assert!(
+            parse_traceparent(b"01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00-more")
+                .is_some()
+        );
+        let unsampled = TraceContext::for_request(Some(
+            b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00",
+        ));
+        assert!(!unsampled.sampled);
+        assert!(unsampled.traceparent().ends_with("-00"));
+    }
+}
