@@ -2,7 +2,7 @@
 # Installs what building and testing Wasmgate needs beyond rustup: the wasm rustup targets and
 # the Debian packages listed in scripts/c-guest-packages.txt (the C toolchain for the C guest
 # example). With --test-services, also the servers the test suite starts (Redis, MariaDB,
-# PostgreSQL; scripts/test-service-packages.txt). Installs only what is missing; safe to run
+# PostgreSQL, Prometheus; scripts/test-service-packages.txt). Installs only what is missing; safe to run
 # again.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."

@@ -1,6 +1,7 @@
 //! The admin listener: operators' endpoints, kept off the public listener.
 //!
-//! - `GET /metrics`: every metric, OpenMetrics text (Prometheus scrapes it as is);
+//! - `GET /metrics`: every metric, as OpenMetrics text when the scraper's `Accept` asks for it
+//!   (Prometheus does), otherwise the classic Prometheus text format;
 //! - `GET /api/invocations?route=&outcome=&component=&limit=`: recent invocation records,
 //!   newest first, as JSON;
 //! - `GET /healthz`: the process is alive; `GET /readyz`: it is serving (503 once shutting down).
@@ -19,7 +20,10 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use wasmgate_runtime::{percent_decode, text_response, ResponseBody};
-use wasmgate_telemetry::{InvocationQuery, Telemetry};
+use wasmgate_telemetry::{
+    openmetrics_to_classic, wants_openmetrics, InvocationQuery, Telemetry, CLASSIC_CONTENT_TYPE,
+    OPENMETRICS_CONTENT_TYPE,
+};
 
 pub struct AdminServer {
     listener: TcpListener,
@@ -95,11 +99,22 @@ impl AdminState {
             );
         }
         match request.uri().path() {
-            "/metrics" => respond(
-                http::StatusCode::OK,
-                "application/openmetrics-text; version=1.0.0; charset=utf-8",
-                self.telemetry.metrics.encode(),
-            ),
+            "/metrics" => {
+                let accept = request
+                    .headers()
+                    .get(http::header::ACCEPT)
+                    .and_then(|v| v.to_str().ok());
+                let openmetrics = self.telemetry.metrics.encode();
+                if wants_openmetrics(accept) {
+                    respond(http::StatusCode::OK, OPENMETRICS_CONTENT_TYPE, openmetrics)
+                } else {
+                    respond(
+                        http::StatusCode::OK,
+                        CLASSIC_CONTENT_TYPE,
+                        openmetrics_to_classic(&openmetrics),
+                    )
+                }
+            }
             "/api/invocations" => match parse_query(request.uri().query().unwrap_or("")) {
                 Ok(query) => {
                     let records = self.telemetry.history.query(&query);

@@ -5,11 +5,15 @@
 //! bounded in-memory history ([`History`]) that the admin API queries. Nothing here knows about
 //! wasmtime or listeners: executors fill records, the server serves what this crate holds.
 
+mod exposition;
 mod history;
 mod metrics;
 mod record;
 mod trace;
 
+pub use exposition::{
+    openmetrics_to_classic, wants_openmetrics, CLASSIC_CONTENT_TYPE, OPENMETRICS_CONTENT_TYPE,
+};
 pub use history::{History, InvocationQuery};
 pub use metrics::{CacheResult, Metrics};
 pub use prometheus_client::metrics::gauge::Gauge;

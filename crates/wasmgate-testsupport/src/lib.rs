@@ -6,6 +6,7 @@
 
 pub mod mariadb;
 pub mod postgres;
+pub mod prometheus;
 pub mod redis;
 
 use std::net::{SocketAddr, TcpListener, TcpStream};

@@ -47,10 +47,12 @@ async fn admin_endpoints_live_on_their_own_listener() {
     assert_eq!(get(server.admin, "/readyz").await.text(), "ready\n");
     let metrics = get(server.admin, "/metrics").await;
     assert_eq!(metrics.status, 200);
-    assert!(metrics.headers["content-type"]
-        .to_str()
-        .unwrap()
-        .starts_with("application/openmetrics-text"));
+    // Without an Accept asking for OpenMetrics, the classic Prometheus text format.
+    assert_eq!(
+        metrics.headers["content-type"],
+        "text/plain; version=0.0.4; charset=utf-8"
+    );
+    assert!(!metrics.text().contains("# EOF"));
     let text = metrics.text();
     assert!(
         text.contains("wasm_instances_capacity{component=\"fixture\"} 100"),
