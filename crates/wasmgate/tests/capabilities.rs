@@ -476,3 +476,47 @@ fn is_traceparent(value: &str) -> bool {
             .iter()
             .all(|p| p.bytes().all(|b| b.is_ascii_hexdigit()))
 }
+
+#[tokio::test]
+async fn an_instance_has_at_most_its_cap_of_outbound_requests_in_flight() {
+    // An upstream that holds each request 300 ms and tracks how many it holds at once.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let current = Arc::new(AtomicUsize::new(0));
+    let peak = Arc::new(AtomicUsize::new(0));
+    let (current_in, peak_in) = (current.clone(), peak.clone());
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(64) {
+            let Ok(mut stream) = stream else { continue };
+            let (current, peak) = (current_in.clone(), peak_in.clone());
+            std::thread::spawn(move || {
+                let now = current.fetch_add(1, Ordering::SeqCst) + 1;
+                peak.fetch_max(now, Ordering::SeqCst);
+                let mut buf = [0u8; 4096];
+                let _ = stream.read(&mut buf);
+                std::thread::sleep(Duration::from_millis(300));
+                current.fetch_sub(1, Ordering::SeqCst);
+                let _ = stream.write_all(
+                    b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok",
+                );
+            });
+        }
+    });
+    let server = Server::start(&fixture_manifest(
+        "allowed_outbound_hosts = [\"http://127.0.0.1:*\"]\n\
+         [component.fixture.limits]\nmax_outbound_concurrency = 2\n",
+    ));
+    let started = Instant::now();
+    let reply = get(server.addr, &format!("/fetch-many?port={port}&n=6")).await;
+    assert_eq!(
+        (reply.status, reply.text().as_str()),
+        (200, "statuses 200 200 200 200 200 200")
+    );
+    assert_eq!(peak.load(Ordering::SeqCst), 2, "in flight at once");
+    // Six requests two at a time, 300 ms each.
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "{:?}",
+        started.elapsed()
+    );
+}
