@@ -5,6 +5,7 @@
 #   tests/fixtures/guest  -> tests/fixtures/guest/target/wasm32-wasip2/release/fixture.wasm
 #   tests/fixtures/wasi-0.2.0 -> tests/fixtures/wasi-0.2.0/target/wasm32-wasip2/release/wasi020.wasm
 #   tests/fixtures/kv-guest -> tests/fixtures/kv-guest/target/wasm32-wasip2/release/kv_guest.wasm
+#   tests/fixtures/sql-guest -> tests/fixtures/sql-guest/target/wasm32-wasip2/release/sql_guest.wasm
 #
 # and the WAGI (CGI-style WASI command module) guests:
 #
@@ -64,6 +65,7 @@ GUESTS=(
     "wasm32-wasip2:tests/fixtures/guest:fixture"
     "wasm32-wasip2:tests/fixtures/wasi-0.2.0:wasi020"
     "wasm32-wasip2:tests/fixtures/kv-guest:kv_guest"
+    "wasm32-wasip2:tests/fixtures/sql-guest:sql_guest"
     "wasm32-wasip1:tests/fixtures/wagi:wagi-fixture"
     "wasm32-wasip1:examples/wagi-hello-rust:wagi-hello-rust"
     "wasm32-wasip2:tests/fixtures/wagi-component:wagi-component"
