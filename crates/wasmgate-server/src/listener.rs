@@ -8,6 +8,7 @@
 use crate::router::Router;
 use crate::service::Dispatcher;
 use crate::shutdown::Shutdown;
+use crate::tls::CertificateStore;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
@@ -15,6 +16,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
 use wasmgate_runtime::{Executor, Scheme};
 use wasmgate_telemetry::Telemetry;
 
@@ -26,6 +28,8 @@ pub struct ServerOptions {
     pub header_read_timeout: Duration,
     /// Where the active-requests gauge lives; `None` keeps no metrics.
     pub telemetry: Option<Arc<Telemetry>>,
+    /// Serve HTTPS with these certificates; `None` serves plain HTTP.
+    pub tls: Option<Arc<CertificateStore>>,
 }
 
 impl Default for ServerOptions {
@@ -34,6 +38,7 @@ impl Default for ServerOptions {
             shutdown_grace: Duration::from_secs(30),
             header_read_timeout: Duration::from_secs(30),
             telemetry: None,
+            tls: None,
         }
     }
 }
@@ -58,7 +63,11 @@ impl Server {
             local_addr,
             dispatcher: Arc::new(Dispatcher::new(
                 router,
-                Scheme::Http,
+                if options.tls.is_some() {
+                    Scheme::Https
+                } else {
+                    Scheme::Http
+                },
                 options.telemetry.clone(),
             )),
             options,
@@ -80,6 +89,16 @@ impl Server {
             .keep_alive(true);
         builder.http2().timer(TokioTimer::new());
         let graceful = GracefulShutdown::new();
+        let tls = match &self.options.tls {
+            Some(store) => match store.server_config() {
+                Ok(config) => Some((TlsAcceptor::from(config), store.watch())),
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot configure TLS; not serving");
+                    return;
+                }
+            },
+            None => None,
+        };
 
         loop {
             let (stream, remote_addr) = tokio::select! {
@@ -98,13 +117,42 @@ impl Server {
             let _ = stream.set_nodelay(true);
             let local_addr = stream.local_addr().unwrap_or(self.local_addr);
             let service = self.dispatcher.service(remote_addr, local_addr);
-            let connection = builder.serve_connection(TokioIo::new(stream), service);
-            let connection = graceful.watch(connection.into_owned());
+            let Some((acceptor, _)) = &tls else {
+                let connection = builder.serve_connection(TokioIo::new(stream), service);
+                let connection = graceful.watch(connection.into_owned());
+                tokio::spawn(async move {
+                    if let Err(e) = connection.await {
+                        tracing::debug!(%remote_addr, error = %e, "connection ended with an error");
+                    }
+                });
+                continue;
+            };
+            let acceptor = acceptor.clone();
+            let builder = builder.clone();
+            let watcher = graceful.watcher();
+            let handshake_timeout = self.options.header_read_timeout;
             tokio::spawn(async move {
-                if let Err(e) = connection.await {
+                // A client that never finishes its handshake is a slow client too.
+                let stream =
+                    match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
+                        Ok(Ok(stream)) => stream,
+                        Ok(Err(e)) => {
+                            tracing::debug!(%remote_addr, error = %e, "TLS handshake failed");
+                            return;
+                        }
+                        Err(_) => {
+                            tracing::debug!(%remote_addr, "TLS handshake timed out");
+                            return;
+                        }
+                    };
+                let connection = builder.serve_connection(TokioIo::new(stream), service);
+                if let Err(e) = watcher.watch(connection.into_owned()).await {
                     tracing::debug!(%remote_addr, error = %e, "connection ended with an error");
                 }
             });
+        }
+        if let Some((_, reload)) = &tls {
+            reload.abort();
         }
 
         drop(self.listener);

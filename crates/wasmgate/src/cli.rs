@@ -50,6 +50,16 @@ pub struct UpArgs {
     )]
     pub listen: SocketAddr,
 
+    /// Serve HTTPS with this PEM certificate chain; repeat with --tls-key for each certificate.
+    /// Each serves the DNS names in its subjectAltName (chosen by SNI); the first is the
+    /// default. Files are reloaded when they change.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Vec<PathBuf>,
+
+    /// The private key (PEM: PKCS#8, PKCS#1 or SEC1) of the --tls-cert in the same position.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Vec<PathBuf>,
+
     /// Address of the admin listener: /metrics, /api/invocations, /healthz, /readyz. Keep it
     /// off public interfaces.
     #[arg(

@@ -8,7 +8,10 @@ use std::sync::Arc;
 use wasmgate_capabilities::Capabilities;
 use wasmgate_manifest::{Manifest, RoutePath, RuntimeConfig, MANIFEST_FILE_NAME};
 use wasmgate_runtime::{CacheStatus, Executor, RouteInfo, Runtime, RuntimeOptions};
-use wasmgate_server::{AdminServer, Healthz, RouteTarget, Router, Server, ServerOptions, Shutdown};
+use wasmgate_server::{
+    AdminServer, CertificateFiles, CertificateStore, Healthz, RouteTarget, Router, Server,
+    ServerOptions, Shutdown,
+};
 use wasmgate_telemetry::Telemetry;
 
 pub fn run(args: UpArgs) -> anyhow::Result<()> {
@@ -62,9 +65,11 @@ async fn serve(
         .collect();
     routes.sort();
     let telemetry = runtime.telemetry().clone();
+    let tls = tls_store(&args)?;
     let options = ServerOptions {
         shutdown_grace: args.shutdown_grace,
         telemetry: Some(telemetry.clone()),
+        tls: tls.clone(),
         ..ServerOptions::default()
     };
     let server = Server::bind(args.listen, router, options)
@@ -90,6 +95,7 @@ async fn serve(
         &routes,
         addr,
         admin.as_ref().map(AdminServer::local_addr),
+        tls.as_deref(),
     );
     tracing::info!(app = %manifest.app.name, %addr, "serving");
 
@@ -222,20 +228,51 @@ fn target(
 }
 
 /// What a person starting the server wants to see: where, what, and how the load went.
+/// The certificates given with --tls-cert/--tls-key, loaded and checked.
+fn tls_store(args: &UpArgs) -> anyhow::Result<Option<Arc<CertificateStore>>> {
+    if args.tls_cert.is_empty() {
+        return Ok(None);
+    }
+    if args.tls_cert.len() != args.tls_key.len() {
+        anyhow::bail!(
+            "{} --tls-cert but {} --tls-key: give one key per certificate, in the same order",
+            args.tls_cert.len(),
+            args.tls_key.len()
+        );
+    }
+    let files = args
+        .tls_cert
+        .iter()
+        .zip(&args.tls_key)
+        .map(|(cert, key)| CertificateFiles {
+            cert: cert.clone(),
+            key: key.clone(),
+        })
+        .collect();
+    Ok(Some(
+        CertificateStore::load(files).context("cannot load TLS certificates")?,
+    ))
+}
+
 fn print_banner(
     manifest: &Manifest,
     runtime: &Runtime,
     routes: &[(String, String, Option<String>)],
     addr: std::net::SocketAddr,
     admin: Option<std::net::SocketAddr>,
+    tls: Option<&CertificateStore>,
 ) {
     use std::fmt::Write;
     let mut text = String::new();
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let _ = writeln!(
         text,
-        "Serving app \"{}\" on http://{addr} (HTTP/1.1 and HTTP/2)",
+        "Serving app \"{}\" on {scheme}://{addr} (HTTP/1.1 and HTTP/2)",
         manifest.app.name
     );
+    if let Some(tls) = tls {
+        let _ = writeln!(text, "TLS names: {}", tls.names().join(", "));
+    }
     if routes.is_empty() {
         text.push_str("No routes: every request gets 404.\n");
     } else {

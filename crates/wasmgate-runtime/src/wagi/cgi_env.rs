@@ -188,12 +188,12 @@ mod tests {
                 pattern: route.into(),
                 path,
                 pass_authorization,
-                trace: Default::default(),
             }),
             scheme: Scheme::Http,
             remote_addr: "10.1.2.3:5555".parse().unwrap(),
             local_addr: "127.0.0.1:3000".parse().unwrap(),
             invocation_id: 1,
+            trace: Default::default(),
         }
     }
 

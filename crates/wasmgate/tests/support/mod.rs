@@ -231,7 +231,8 @@ fn admin_addr(stdout: &str) -> Option<SocketAddr> {
 }
 
 fn listening_addr(stdout: &str) -> Option<SocketAddr> {
-    let rest = stdout.split(" on http://").nth(1)?;
+    let line = stdout.lines().find(|l| l.starts_with("Serving app"))?;
+    let rest = line.split("://").nth(1)?;
     rest.split_whitespace().next()?.parse().ok()
 }
 
