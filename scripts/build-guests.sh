@@ -2,6 +2,7 @@
 # Builds the WebAssembly guests that live outside the host workspace:
 #
 #   examples/hello        -> examples/hello/target/wasm32-wasip2/release/hello.wasm
+#   examples/todo         -> examples/todo/target/wasm32-wasip2/release/todo.wasm   (uses crates/wasmgate-sdk)
 #   tests/fixtures/guest  -> tests/fixtures/guest/target/wasm32-wasip2/release/fixture.wasm
 #   tests/fixtures/wasi-0.2.0 -> tests/fixtures/wasi-0.2.0/target/wasm32-wasip2/release/wasi020.wasm
 #   tests/fixtures/kv-guest -> tests/fixtures/kv-guest/target/wasm32-wasip2/release/kv_guest.wasm
@@ -62,6 +63,7 @@ fi
 # target : package directory : output file name (the package's library or binary name)
 GUESTS=(
     "wasm32-wasip2:examples/hello:hello"
+    "wasm32-wasip2:examples/todo:todo"
     "wasm32-wasip2:tests/fixtures/guest:fixture"
     "wasm32-wasip2:tests/fixtures/wasi-0.2.0:wasi020"
     "wasm32-wasip2:tests/fixtures/kv-guest:kv_guest"
