@@ -19,6 +19,7 @@ Settings (environment variables):
   SKIP_WASMTIME=1    leave out `wasmtime serve` (no wasmtime-cli install needed)
   SKIP_WASMGATE=1    leave out wasmgate (no wasmgate build, no guest build)
   SKIP_WAGI=1        leave out the WAGI (CGI) hello served by wasmgate
+  SKIP_DATA=1        leave out wasmgate-data (one key-value read + one SQL query per request)
   SKIP_BUILD=1       use the existing native-hello, wasmgate and hello.wasm; build nothing
   WASMTIME_BIN=PATH  use this wasmtime (must be 48.0.8) instead of the cached install
   STARTUP_TIMEOUT=120   seconds a server may take to answer its first request
@@ -50,6 +51,7 @@ URL_PATH=${URL_PATH:-/}
 SKIP_WASMTIME=${SKIP_WASMTIME:-0}
 SKIP_WASMGATE=${SKIP_WASMGATE:-0}
 SKIP_WAGI=${SKIP_WAGI:-0}
+SKIP_DATA=${SKIP_DATA:-0}
 SKIP_BUILD=${SKIP_BUILD:-0}
 STARTUP_TIMEOUT=${STARTUP_TIMEOUT:-120}
 BUILD_TIMEOUT=${BUILD_TIMEOUT:-3600}
@@ -272,6 +274,13 @@ if [[ $SKIP_WASMGATE != 1 ]]; then
         start_server wasmgate-wagi "$port" env RUST_LOG=info "$WASMGATE_BIN" up "$ROOT/bench/wagi-app" \
             --listen "127.0.0.1:$port" --admin-listen 127.0.0.1:0 --cache-dir "$CACHE/wasmgate-compiled"
     fi
+    if [[ $SKIP_DATA != 1 ]]; then
+        # Fresh embedded store and database; the first (probe) request fills them.
+        rm -rf "$ROOT/bench/data-app/.wasmgate"
+        port=$(free_port)
+        start_server wasmgate-data "$port" env RUST_LOG=info "$WASMGATE_BIN" up "$ROOT/bench/data-app" \
+            --listen "127.0.0.1:$port" --admin-listen 127.0.0.1:0 --cache-dir "$CACHE/wasmgate-compiled"
+    fi
 fi
 
 LOADAVG_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -360,6 +369,7 @@ command_line+="THREADS=$THREADS CONNECTIONS=$CONNECTIONS DURATION=$DURATION ROUN
 [[ $SKIP_WASMTIME != 1 ]] || command_line+=" SKIP_WASMTIME=1"
 [[ $SKIP_WASMGATE != 1 ]] || command_line+=" SKIP_WASMGATE=1"
 [[ $SKIP_WAGI != 1 ]] || command_line+=" SKIP_WAGI=1"
+[[ $SKIP_DATA != 1 ]] || command_line+=" SKIP_DATA=1"
 [[ $SKIP_BUILD != 1 ]] || command_line+=" SKIP_BUILD=1"
 command_line+=" bench/run.sh"
 
@@ -432,4 +442,6 @@ ratio("wasmgate", "wasmtime-serve", "rps", "req/s")
 ratio("wasmgate", "wasmtime-serve", "cpu", "CPU/req")
 ratio("wasmgate-wagi", "wasmgate", "rps", "req/s")
 ratio("wasmgate-wagi", "wasmgate", "cpu", "CPU/req")
+ratio("wasmgate-data", "wasmgate", "rps", "req/s")
+ratio("wasmgate-data", "wasmgate", "cpu", "CPU/req")
 EOF

@@ -3,6 +3,7 @@
 #
 #   examples/hello        -> examples/hello/target/wasm32-wasip2/release/hello.wasm
 #   examples/todo         -> examples/todo/target/wasm32-wasip2/release/todo.wasm   (uses crates/wasmgate-sdk)
+#   bench/data-guest      -> bench/data-guest/target/wasm32-wasip2/release/data_guest.wasm (uses crates/wasmgate-sdk)
 #   tests/fixtures/guest  -> tests/fixtures/guest/target/wasm32-wasip2/release/fixture.wasm
 #   tests/fixtures/wasi-0.2.0 -> tests/fixtures/wasi-0.2.0/target/wasm32-wasip2/release/wasi020.wasm
 #   tests/fixtures/kv-guest -> tests/fixtures/kv-guest/target/wasm32-wasip2/release/kv_guest.wasm
@@ -14,6 +15,10 @@
 #   examples/wagi-hello-rust -> examples/wagi-hello-rust/target/wasm32-wasip1/release/wagi-hello-rust.wasm
 #   tests/fixtures/wagi-component -> tests/fixtures/wagi-component/target/wasm32-wasip2/release/wagi-component.wasm
 #   examples/wagi-hello-c -> examples/wagi-hello-c/wagi-hello-c.wasm   (clang + wasi-libc)
+#
+# and the service guest (a server built for WasmEdge's sockets, run by executor = "service"):
+#
+#   examples/service-hyper-wasmedge -> examples/service-hyper-wasmedge/target/wasm32-wasip1/release/service-hyper-wasmedge.wasm
 #
 # Each Rust guest is its own cargo package (own Cargo.lock, own target/). The wasi:http
 # guests are built for wasm32-wasip2, which makes rustc emit a component directly; the
@@ -64,6 +69,7 @@ fi
 GUESTS=(
     "wasm32-wasip2:examples/hello:hello"
     "wasm32-wasip2:examples/todo:todo"
+    "wasm32-wasip2:bench/data-guest:data_guest"
     "wasm32-wasip2:tests/fixtures/guest:fixture"
     "wasm32-wasip2:tests/fixtures/wasi-0.2.0:wasi020"
     "wasm32-wasip2:tests/fixtures/kv-guest:kv_guest"
@@ -71,6 +77,7 @@ GUESTS=(
     "wasm32-wasip1:tests/fixtures/wagi:wagi-fixture"
     "wasm32-wasip1:examples/wagi-hello-rust:wagi-hello-rust"
     "wasm32-wasip2:tests/fixtures/wagi-component:wagi-component"
+    "wasm32-wasip1:examples/service-hyper-wasmedge:service-hyper-wasmedge"
 )
 
 outputs=()

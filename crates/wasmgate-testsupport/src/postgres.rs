@@ -93,19 +93,28 @@ impl Postgres {
         wait_for_port(addr, Duration::from_secs(60), &mut child.0, &log_path);
 
         let psql_run = |sql: &str| {
-            let output = Command::new(&psql)
-                .arg("-h")
-                .arg(dir.path())
-                .args(["-p", &port.to_string(), "-U", "postgres", "-d", "postgres"])
-                .args(["-v", "ON_ERROR_STOP=1", "-q", "-c", sql])
-                .stdin(Stdio::null())
-                .output()
-                .unwrap_or_else(|e| panic!("cannot run {}: {e}", psql.display()));
-            assert!(
-                output.status.success(),
-                "psql failed:\n{}",
-                String::from_utf8_lossy(&output.stderr)
-            );
+            // The port opens before recovery ends; until then connections are refused with
+            // "the database system is starting up". Retry that, bounded.
+            let deadline = std::time::Instant::now() + Duration::from_secs(60);
+            loop {
+                let output = Command::new(&psql)
+                    .arg("-h")
+                    .arg(dir.path())
+                    .args(["-p", &port.to_string(), "-U", "postgres", "-d", "postgres"])
+                    .args(["-v", "ON_ERROR_STOP=1", "-q", "-c", sql])
+                    .stdin(Stdio::null())
+                    .output()
+                    .unwrap_or_else(|e| panic!("cannot run {}: {e}", psql.display()));
+                if output.status.success() {
+                    return;
+                }
+                let stderr = String::from_utf8_lossy(&output.stderr);
+                assert!(
+                    stderr.contains("starting up") && std::time::Instant::now() < deadline,
+                    "psql failed:\n{stderr}"
+                );
+                std::thread::sleep(Duration::from_millis(100));
+            }
         };
         psql_run(&format!("CREATE ROLE {USER} LOGIN PASSWORD '{PASSWORD}'"));
         psql_run(&format!("CREATE DATABASE {DATABASE} OWNER {USER}"));
