@@ -16,6 +16,10 @@
 #   tests/fixtures/wagi-component -> tests/fixtures/wagi-component/target/wasm32-wasip2/release/wagi-component.wasm
 #   examples/wagi-hello-c -> examples/wagi-hello-c/wagi-hello-c.wasm   (clang + wasi-libc)
 #
+# and the service guest (a server built for WasmEdge's sockets, run by executor = "service"):
+#
+#   examples/service-hyper-wasmedge -> examples/service-hyper-wasmedge/target/wasm32-wasip1/release/service-hyper-wasmedge.wasm
+#
 # Each Rust guest is its own cargo package (own Cargo.lock, own target/). The wasi:http
 # guests are built for wasm32-wasip2, which makes rustc emit a component directly; the
 # WAGI guests for wasm32-wasip1, which gives a plain core module exporting `_start`.
@@ -73,6 +77,7 @@ GUESTS=(
     "wasm32-wasip1:tests/fixtures/wagi:wagi-fixture"
     "wasm32-wasip1:examples/wagi-hello-rust:wagi-hello-rust"
     "wasm32-wasip2:tests/fixtures/wagi-component:wagi-component"
+    "wasm32-wasip1:examples/service-hyper-wasmedge:service-hyper-wasmedge"
 )
 
 outputs=()

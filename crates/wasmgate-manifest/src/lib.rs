@@ -20,22 +20,29 @@
 //! # Ok::<(), wasmgate_manifest::ManifestError>(())
 //! ```
 
+mod auth;
 mod error;
 mod location;
 mod model;
 mod outbound;
 mod parse;
 mod raw;
+mod route_limits;
 mod runtime_config;
 mod units;
 mod wagi;
 
+pub use auth::{
+    AllowedOrigins, ApiKeyHeader, ApiKeyScheme, AuthConfig, AuthKind, AuthScheme, Cors, JwtKeys,
+    JwtScheme, RouteAuth, SecretBytes,
+};
 pub use error::ManifestError;
 pub use model::{
-    App, Component, Executor, FileMount, Limits, Manifest, Route, RoutePath, Template,
-    TemplatePart, Variable, WagiOptions,
+    App, Component, Executor, FileMount, Limits, Manifest, Route, RoutePath, ServiceOptions,
+    Template, TemplatePart, Variable, WagiOptions,
 };
 pub use outbound::{HostPattern, OutboundHost, PortPattern, SchemePattern};
+pub use route_limits::{ConcurrencyLimit, RateLimit, RouteLimits};
 pub use runtime_config::{
     KeyValueBackend, OutboundHttpConfig, RuntimeConfig, SecretUrl, SqlBackend, DEFAULT_STORE,
 };

@@ -83,6 +83,12 @@ pub struct Route {
     pub line: usize,
     /// Whether the guest may see the client's `Authorization` header (WAGI routes).
     pub pass_authorization: bool,
+    /// Credentials a caller must present; `None`: anyone may call.
+    pub auth: Option<crate::auth::RouteAuth>,
+    /// Cross-origin requests from browsers; `None`: no CORS headers, preflights reach the guest.
+    pub cors: Option<crate::auth::Cors>,
+    /// Load protection applied before a request reaches the component.
+    pub limits: crate::route_limits::RouteLimits,
 }
 
 /// A route's path pattern.
@@ -112,6 +118,8 @@ pub enum Executor {
     /// A WASI command (core `wasm32-wasip1` module or `wasi:cli/run` component) run as a CGI
     /// script, as WAGI did: request on stdin and in the environment, response on stdout.
     Wagi,
+    /// A long-running program that serves its own sockets; requests are reverse-proxied to it.
+    Service,
 }
 
 impl fmt::Display for Executor {
@@ -119,6 +127,7 @@ impl fmt::Display for Executor {
         match self {
             Executor::Http => f.write_str("http"),
             Executor::Wagi => f.write_str("wagi"),
+            Executor::Service => f.write_str("service"),
         }
     }
 }
@@ -146,6 +155,24 @@ pub struct Component {
     pub sql_databases: Vec<String>,
     /// What the guest reads through `wasi:config`, by key.
     pub variables: BTreeMap<String, Template>,
+    /// How a `service` component runs; `None` for other executors.
+    pub service: Option<ServiceOptions>,
+}
+
+/// Settings of a `service` component: a program that binds its own ports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceOptions {
+    /// Ports the program binds, as written in its code; each is mapped to a loopback port the
+    /// host chooses. Binding any other port fails in the guest. Never empty; the first is the
+    /// one routes are proxied to.
+    pub ports: Vec<u16>,
+    /// Instances started; requests are balanced across them.
+    pub replicas: u32,
+}
+
+impl ServiceOptions {
+    pub const DEFAULT_REPLICAS: u32 = 1;
+    pub const MAX_REPLICAS: u32 = 64;
 }
 
 /// Invocation settings of a `wagi` component.

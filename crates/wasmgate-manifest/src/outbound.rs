@@ -2,7 +2,9 @@
 //! component may call.
 //!
 //! A pattern is `SCHEME://HOST[:PORT]`:
-//! - `SCHEME` is `http`, `https` or `*` (either);
+//! - `SCHEME` is `http`, `https` or `*` (either); any other scheme (`mysql`, `redis`...) is
+//!   accepted with an explicit port, for the TCP connections of `service` components, and never
+//!   matches an HTTP request;
 //! - `HOST` is a DNS name (`api.example.com`), a wildcard over subdomains (`*.example.com`
 //!   matches `a.example.com` and `a.b.example.com`, not `example.com`), `*` (any host), an IPv4
 //!   address, or an IPv6 address in brackets (`[::1]`);
@@ -29,6 +31,8 @@ pub enum SchemePattern {
     Http,
     Https,
     Any,
+    /// A non-HTTP scheme (kept in the pattern's text); always has an explicit port.
+    Other,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,6 +66,7 @@ impl OutboundHost {
             "http" => SchemePattern::Http,
             "https" => SchemePattern::Https,
             "*" => SchemePattern::Any,
+            other if is_scheme(other) => SchemePattern::Other,
             other => {
                 return Err(format!(
                     "unsupported scheme {other:?}; use \"http\", \"https\" or \"*\""
@@ -90,6 +95,12 @@ impl OutboundHost {
                 "{trimmed:?}: with scheme \"*\" there is no default port; add \":PORT\" or \":*\""
             ));
         }
+        if scheme == SchemePattern::Other && port == PortPattern::Default {
+            return Err(format!(
+                "{trimmed:?}: unsupported scheme without a port; use \"http\", \"https\" or \"*\", \
+                 or add \":PORT\" for a service component's TCP connections"
+            ));
+        }
         Ok(OutboundHost {
             scheme,
             host: parse_host(host)?,
@@ -105,17 +116,32 @@ impl OutboundHost {
             SchemePattern::Http => scheme.eq_ignore_ascii_case("http"),
             SchemePattern::Https => scheme.eq_ignore_ascii_case("https"),
             SchemePattern::Any => true,
+            SchemePattern::Other => self
+                .text
+                .split_once("://")
+                .is_some_and(|(written, _)| written.eq_ignore_ascii_case(scheme)),
         };
+        scheme_ok && self.matches_socket(host, port)
+    }
+
+    /// Whether a TCP connection to `host:port` matches, whatever the scheme: a socket does not
+    /// say which protocol it will speak. `http://x` still means port 80 only.
+    pub fn matches_socket(&self, host: &str, port: u16) -> bool {
         let port_ok = match self.port {
             PortPattern::Any => true,
             PortPattern::Port(p) => p == port,
             PortPattern::Default => match self.scheme {
                 SchemePattern::Http => port == 80,
                 SchemePattern::Https => port == 443,
-                SchemePattern::Any => false,
+                SchemePattern::Any | SchemePattern::Other => false,
             },
         };
-        scheme_ok && port_ok && self.host.matches(host)
+        port_ok && self.host.matches(host)
+    }
+
+    /// Whether this pattern is for HTTP at all (`http`, `https` or `*`).
+    pub fn is_http(&self) -> bool {
+        self.scheme != SchemePattern::Other
     }
 
     /// Whether this pattern names its destination explicitly enough to allow a private,
@@ -148,6 +174,14 @@ impl HostPattern {
                 .is_ok_and(|addr| addr == *ip),
         }
     }
+}
+
+/// RFC 3986: ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ).
+fn is_scheme(text: &str) -> bool {
+    text.starts_with(|c: char| c.is_ascii_alphabetic())
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
 }
 
 fn split_host_port(authority: &str) -> Result<(&str, Option<&str>), String> {
@@ -286,6 +320,23 @@ mod tests {
         assert!(!OutboundHost::parse("http://*:*")
             .unwrap()
             .names_private_destination());
+    }
+
+    #[test]
+    fn other_schemes_need_a_port_and_match_sockets_only() {
+        let mysql = OutboundHost::parse("mysql://db.internal:3306").unwrap();
+        assert_eq!(mysql.scheme, SchemePattern::Other);
+        assert!(!mysql.is_http());
+        assert!(mysql.matches_socket("db.internal", 3306));
+        assert!(!mysql.matches_socket("db.internal", 3307));
+        assert!(mysql.matches("mysql", "db.internal", 3306));
+        assert!(!mysql.matches("http", "db.internal", 3306));
+        let err = OutboundHost::parse("mysql://db.internal").unwrap_err();
+        assert!(err.contains("without a port"), "{err}");
+        assert!(OutboundHost::parse("my sql://x:1").is_err());
+        assert!(OutboundHost::parse("http://x")
+            .unwrap()
+            .matches_socket("x", 80));
     }
 
     #[test]

@@ -207,6 +207,15 @@ impl Source<'_> {
                     .pass_authorization
                     .as_ref()
                     .is_some_and(|flag| *flag.get_ref()),
+                limits: self.route_limits(raw_route, &field, &components[component])?,
+                auth: match &raw_route.auth {
+                    Some(auth) => Some(self.route_auth(auth, &field)?),
+                    None => None,
+                },
+                cors: match &raw_route.cors {
+                    Some(cors) => Some(self.route_cors(cors, &field)?),
+                    None => None,
+                },
             });
         }
         Ok(Manifest {
@@ -300,8 +309,10 @@ impl Source<'_> {
         let executor = match raw_component.executor {
             RawExecutor::Http => Executor::Http,
             RawExecutor::Wagi => Executor::Wagi,
+            RawExecutor::Service => Executor::Service,
         };
         let wagi = self.wagi_options(raw_component, executor, &field)?;
+        let service = self.service_options(raw_component, executor, &field)?;
         let environment =
             self.environment(&raw_component.environment, &format!("{field}.environment"))?;
         let mut files = Vec::with_capacity(raw_component.files.len());
@@ -356,6 +367,7 @@ impl Source<'_> {
             key_value_stores: grants.key_value_stores,
             sql_databases: grants.sql_databases,
             variables: grants.variables,
+            service,
         })
     }
 
@@ -518,8 +530,12 @@ pub(crate) fn is_identifier(text: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
+mod auth;
+pub(crate) use auth::{RawAuth, RawCors, RawRouteAuth};
 mod grants;
+mod limits;
 pub(crate) use grants::is_variable_name;
+mod service;
 
 #[cfg(test)]
 mod tests;

@@ -45,6 +45,29 @@ pub struct RawRoute {
     /// WAGI: pass the client's `Authorization` header to the guest as `HTTP_AUTHORIZATION`.
     #[serde(default)]
     pub pass_authorization: Option<Spanned<bool>>,
+    /// Who may call the route: a scheme of the runtime config's `[auth]` (see `parse/auth.rs`).
+    #[serde(default)]
+    pub auth: Option<Spanned<crate::parse::RawRouteAuth>>,
+    /// Which web origins may call the route from a browser.
+    #[serde(default)]
+    pub cors: Option<crate::parse::RawCors>,
+    /// Load protection (see `route_limits.rs`): in-flight cap, its wait queue, rate limits,
+    /// body size.
+    pub max_concurrency: Option<Spanned<i64>>,
+    pub queue: Option<Spanned<i64>>,
+    pub queue_timeout: Option<Spanned<String>>,
+    pub rate_limit: Option<Spanned<RawRateLimit>>,
+    pub client_rate_limit: Option<Spanned<RawRateLimit>>,
+    pub max_request_body: Option<Spanned<String>>,
+}
+
+/// `{ requests = 100, per = "1s", burst = 200 }`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRateLimit {
+    pub requests: Spanned<i64>,
+    pub per: Option<Spanned<String>>,
+    pub burst: Option<Spanned<i64>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -78,6 +101,12 @@ pub struct RawComponent {
     /// references to app variables.
     #[serde(default)]
     pub variables: BTreeMap<String, Spanned<String>>,
+    /// Service only: the ports the program binds, as written in its code.
+    #[serde(default)]
+    pub ports: Option<Spanned<Vec<Spanned<i64>>>>,
+    /// Service only: how many instances run at once.
+    #[serde(default)]
+    pub replicas: Option<Spanned<i64>>,
 }
 
 #[derive(Debug, Default, Deserialize, Clone, Copy)]
@@ -86,6 +115,7 @@ pub enum RawExecutor {
     #[default]
     Http,
     Wagi,
+    Service,
 }
 
 #[derive(Debug, Deserialize)]

@@ -52,6 +52,8 @@ pub struct RuntimeConfig {
     pub sql_databases: BTreeMap<String, SqlBackend>,
     /// Values of app variables.
     pub variables: BTreeMap<String, String>,
+    /// Authentication schemes routes may require (`[auth.api_key.NAME]`, `[auth.jwt.NAME]`).
+    pub auth: crate::auth::AuthConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -132,6 +134,7 @@ impl RuntimeConfig {
             key_value_stores: BTreeMap::new(),
             sql_databases: BTreeMap::new(),
             variables: BTreeMap::new(),
+            auth: crate::auth::AuthConfig::default(),
         };
         config.add_defaults();
         config
@@ -259,6 +262,7 @@ impl RuntimeConfig {
             }
             variables.insert(name.clone(), value.get_ref().clone());
         }
+        let auth = source.auth_config(&raw.auth.unwrap_or_default(), &base, &env)?;
         let mut config = RuntimeConfig {
             path: Some(path.to_path_buf()),
             state_dir,
@@ -266,6 +270,7 @@ impl RuntimeConfig {
             key_value_stores,
             sql_databases,
             variables,
+            auth,
         };
         config.add_defaults();
         Ok(config)
@@ -389,6 +394,7 @@ struct RawRuntimeConfig {
     sql_databases: BTreeMap<String, Spanned<RawBackend>>,
     #[serde(default)]
     variables: BTreeMap<String, Spanned<String>>,
+    auth: Option<crate::parse::RawAuth>,
 }
 
 #[derive(Debug, Deserialize)]

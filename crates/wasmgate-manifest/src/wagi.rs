@@ -143,6 +143,9 @@ impl Converter<'_> {
                 host: None,
                 line,
                 pass_authorization: false,
+                limits: Default::default(),
+                auth: None,
+                cors: None,
             });
             components.insert(component.name.clone(), component);
         }
@@ -237,6 +240,7 @@ impl Converter<'_> {
             key_value_stores: Vec::new(),
             sql_databases: Vec::new(),
             variables: BTreeMap::new(),
+            service: None,
         })
     }
 

@@ -44,7 +44,11 @@ impl EngineSettings {
         let instances: u32 = manifest
             .components
             .values()
-            .map(|c| c.limits.max_concurrency)
+            // A service's replicas each hold an instance for as long as they run.
+            .map(|c| {
+                let replicas = c.service.as_ref().map_or(0, |s| s.replicas);
+                c.limits.max_concurrency.max(replicas)
+            })
             .sum();
         let max_memory = manifest
             .components

@@ -4,6 +4,7 @@
 //! A guest gets only what its manifest entry grants: the capabilities in [`InstanceCaps`] were
 //! built from the component's grant, and outbound HTTP goes through their policy hooks.
 
+use crate::call_clock::{CallClock, HasCallClock};
 use crate::limiter::MemoryLimiter;
 use wasmgate_capabilities::{CapabilityHost, CapsView, InstanceCaps};
 use wasmgate_manifest::Component;
@@ -21,6 +22,7 @@ pub struct HostState {
     table: ResourceTable,
     pub caps: InstanceCaps,
     pub limiter: MemoryLimiter,
+    pub clock: CallClock,
 }
 
 /// Handles to what the guest printed, readable after the store is gone.
@@ -59,6 +61,7 @@ impl HostState {
             table: ResourceTable::new(),
             caps,
             limiter: MemoryLimiter::new(memory_limit),
+            clock: CallClock::default(),
         }
     }
 }
@@ -94,6 +97,12 @@ impl WasiHttpView for HostState {
             table: &mut self.table,
             hooks: &mut self.caps.outbound,
         }
+    }
+}
+
+impl HasCallClock for HostState {
+    fn call_clock(&mut self) -> &mut CallClock {
+        &mut self.clock
     }
 }
 

@@ -6,6 +6,7 @@
 //! the guest keeps writing. The task owns the store and ends with one log line saying how the
 //! invocation went, so a guest that traps after sending headers is still reported.
 
+use crate::call_clock::CallClock;
 use crate::executor::{
     text_response, Executor, RequestContext, ResponseBody, ResponseFuture, Scheme,
 };
@@ -114,6 +115,7 @@ impl HttpExecutor {
         };
         let mut store = Store::new(self.pre.engine(), state);
         store.limiter(|state| &mut state.limiter);
+        crate::call_clock::install(&mut store);
         crate::engine::yield_every_tick(&mut store);
 
         let scheme = match context.scheme {
@@ -123,7 +125,11 @@ impl HttpExecutor {
         let (sender, receiver) = oneshot::channel::<GuestResponse>();
         let status = Arc::new(AtomicU16::new(0));
         let seen_status = status.clone();
-        let request = request.map(|body| Counted::new(body, pending.clone(), Direction::Request));
+        let body_limit = crate::body_limit::RequestBodyLimit::of(&request);
+        let (parts, body) = request.into_parts();
+        let body = Counted::new(body, pending.clone(), Direction::Request);
+        let (body, body_exceeded) = crate::body_limit::CappedBody::new(body, body_limit);
+        let request = http::Request::from_parts(parts, body);
         let prepared = store
             .data_mut()
             .http()
@@ -183,6 +189,7 @@ impl HttpExecutor {
             let hit_memory_limit = store.data().limiter.hit_limit();
             let peak_memory = store.data().limiter.peak();
             let host_calls = store.data().caps.calls.clone();
+            let clock = std::mem::take(&mut store.data_mut().clock).settled();
             drop(store);
             let status = status.load(Ordering::Relaxed);
             let usage = Usage {
@@ -193,11 +200,20 @@ impl HttpExecutor {
                 cold,
                 instantiate_us,
                 host_calls,
+                clock,
             };
             executor.finish(&task_context, &task_pending, end, usage, &output)
         });
 
-        match receiver.await {
+        let answer = receiver.await;
+        if body_exceeded.get() {
+            // Whatever the guest answered was about a body it never fully got; its record is
+            // final once the task ends.
+            drop(answer);
+            let _ = task.await;
+            return crate::body_limit::too_large(&pending, body_limit, context.invocation_id);
+        }
+        match answer {
             Ok(Ok(response)) => response.map(|body| {
                 Counted::new(body, pending, Direction::Response)
                     .map_err(Into::into)
@@ -257,6 +273,7 @@ impl HttpExecutor {
             cold,
             instantiate_us,
             host_calls,
+            clock,
         } = usage;
         let elapsed_us = started.elapsed().as_micros() as u64;
         let (outcome, error) = match end {
@@ -299,6 +316,7 @@ impl HttpExecutor {
             r.peak_memory_bytes = peak_memory as u64;
             r.cold_start = cold;
             crate::record::fill_host_calls(r, &host_calls);
+            crate::record::fill_call_clock(r, &clock);
             r.stdout_bytes = stdout.len() as u64;
             r.stdout_lines = count_lines(&stdout);
             r.stderr_bytes = stderr.len() as u64;
@@ -363,6 +381,7 @@ struct Usage {
     cold: bool,
     instantiate_us: u64,
     host_calls: HostCalls,
+    clock: CallClock,
 }
 
 /// The trap message and the symbolized guest backtrace of a failed call.
@@ -421,6 +440,8 @@ pub(crate) fn fault_response(outcome: Outcome, invocation_id: u64) -> http::Resp
         Outcome::Overloaded => "all instances are busy, try again later",
         Outcome::InstantiateFailed => "the guest could not be started",
         Outcome::BadOutput => "the guest's output was not a valid response",
+        Outcome::Denied => "the request was denied",
+        Outcome::RateLimited => "too many requests, try again later",
         Outcome::Ok => "ok",
     };
     let mut response = text_response(

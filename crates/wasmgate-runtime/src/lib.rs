@@ -14,7 +14,9 @@
 //! # Ok(()) }
 //! ```
 
+mod body_limit;
 mod cache;
+mod call_clock;
 mod engine;
 mod error;
 mod executor;
@@ -25,8 +27,10 @@ mod loader;
 mod outcome;
 mod record;
 mod runtime;
+mod service;
 mod wagi;
 
+pub use body_limit::RequestBodyLimit;
 pub use cache::{default_cache_dir, Artifact, CacheStatus, CompileCache};
 pub use engine::{EngineSettings, EpochTicker};
 pub use error::LoadError;
@@ -35,5 +39,6 @@ pub use executor::{
     Scheme,
 };
 pub use outcome::Outcome;
+pub use record::record_unserved;
 pub use runtime::{LoadedComponent, Runtime, RuntimeOptions, SubRouteExecutor, DEFAULT_HISTORY};
 pub use wagi::{percent_decode, SubRoute};

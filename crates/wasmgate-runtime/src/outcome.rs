@@ -20,6 +20,11 @@ pub enum Outcome {
     InstantiateFailed,
     /// A WAGI guest's output was not a valid CGI response (or exceeded its cap).
     BadOutput,
+    /// The route's authentication or CORS policy refused the request before the guest ran
+    /// (401 or 403, chosen by the policy).
+    Denied,
+    /// The route's or the client's rate limit refused the request before the guest ran (429).
+    RateLimited,
 }
 
 impl Outcome {
@@ -33,6 +38,8 @@ impl Outcome {
             Outcome::Overloaded => "overloaded",
             Outcome::InstantiateFailed => "instantiate_failed",
             Outcome::BadOutput => "bad_output",
+            Outcome::Denied => "denied",
+            Outcome::RateLimited => "rate_limited",
         }
     }
 
@@ -43,6 +50,8 @@ impl Outcome {
             Outcome::Timeout => http::StatusCode::GATEWAY_TIMEOUT,
             Outcome::Overloaded => http::StatusCode::SERVICE_UNAVAILABLE,
             Outcome::BadOutput => http::StatusCode::BAD_GATEWAY,
+            Outcome::Denied => http::StatusCode::FORBIDDEN,
+            Outcome::RateLimited => http::StatusCode::TOO_MANY_REQUESTS,
             Outcome::Trap
             | Outcome::MemoryLimit
             | Outcome::NoResponse

@@ -3,6 +3,7 @@
 //! response body (bytes sent, whether the client stayed to the end). Whichever finishes last
 //! emits, so the record's wall time covers the whole exchange.
 
+use crate::call_clock::CallClock;
 use crate::executor::RequestContext;
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
@@ -84,6 +85,30 @@ impl Drop for Pending {
     }
 }
 
+/// Records a request the server answered itself before it reached a component (a guard
+/// refused it: rate limit, full queue, body too large, authentication...), so it shows up in
+/// `/api/invocations` and the metrics like any other. `outcome` is an [`crate::Outcome`]'s
+/// word (or `rejected`); `executor` is `"none"`, since none ran. The wall time runs from
+/// `started`, so time spent waiting in a queue shows.
+#[allow(clippy::too_many_arguments)]
+pub fn record_unserved(
+    telemetry: &Arc<Telemetry>,
+    context: &RequestContext,
+    component: &Arc<str>,
+    method: &http::Method,
+    started: Instant,
+    outcome: &'static str,
+    status: http::StatusCode,
+    detail: String,
+) {
+    let pending = Pending::new(telemetry, context, component, "none", method, started);
+    pending.update(|r| {
+        r.outcome = outcome;
+        r.status = status.as_u16();
+        r.error = Some(detail);
+    });
+}
+
 /// A body that counts its bytes into a [`Pending`] record (request bodies on their way to a
 /// guest, response bodies on their way to the client).
 pub struct Counted<B: Body> {
@@ -158,19 +183,20 @@ impl<B: Body> Drop for Counted<B> {
     }
 }
 
-/// Copies an instance's host-call tally into its record.
+/// Copies an instance's guest time and host-call totals (every host call, WASI included)
+/// into its record.
+pub(crate) fn fill_call_clock(record: &mut InvocationRecord, clock: &CallClock) {
+    record.guest_cpu_time_us = Some(clock.guest.as_micros() as u64);
+    record.host_calls = Some(clock.host_calls);
+    record.host_call_time_us = Some(clock.host.as_micros() as u64);
+}
+
+/// Copies an instance's capability-call tally (by capability) into its record.
 pub(crate) fn fill_host_calls(record: &mut InvocationRecord, calls: &HostCalls) {
     let by_capability = calls.snapshot();
     if by_capability.is_empty() {
         return;
     }
-    record.host_calls = Some(by_capability.iter().map(|(_, s)| s.count).sum());
-    record.host_call_time_us = Some(
-        by_capability
-            .iter()
-            .map(|(_, s)| s.duration.as_micros() as u64)
-            .sum(),
-    );
     record.host_calls_by_capability = by_capability
         .into_iter()
         .map(|(capability, stats)| HostCallSummary {

@@ -90,6 +90,11 @@ impl Runtime {
             .unwrap_or_else(|| Arc::new(Telemetry::new(&manifest.app.name, DEFAULT_HISTORY)));
         let linker = http_linker(&engine).map_err(LoadError::Engine)?;
         let module_linker = wagi::module_linker(&engine).map_err(LoadError::Engine)?;
+        let service_linker = crate::service::linker(&engine).map_err(LoadError::Engine)?;
+        let allow_private = options
+            .capabilities
+            .as_ref()
+            .is_some_and(|c| c.config().outbound_http.allow_private);
 
         let mut executors: BTreeMap<String, Arc<dyn Executor>> = BTreeMap::new();
         let mut sub_routes: BTreeMap<String, Vec<SubRouteExecutor>> = BTreeMap::new();
@@ -137,6 +142,18 @@ impl Runtime {
                     sub_routes.insert(name.clone(), extra);
                     let executor = loaded_wagi.executor as Arc<dyn Executor>;
                     (executor, loaded_wagi.size, loaded_wagi.cache)
+                }
+                ExecutorKind::Service => {
+                    let service = crate::service::load(
+                        &engine,
+                        &service_linker,
+                        &cache,
+                        component,
+                        allow_private,
+                        &telemetry,
+                    )?;
+                    let executor = service.executor as Arc<dyn Executor>;
+                    (executor, service.size, service.cache)
                 }
             };
             if let CacheStatus::Rebuilt(why) = &cache_status {

@@ -4,6 +4,7 @@
 //!   (Prometheus does), otherwise the classic Prometheus text format;
 //! - `GET /api/invocations?route=&outcome=&component=&limit=`: recent invocation records,
 //!   newest first, as JSON;
+//! - `GET /api/invocations/stream?route=&outcome=&component=`: records as they happen, NDJSON;
 //! - `GET /healthz`: the process is alive; `GET /readyz`: it is serving (503 once shutting down).
 
 use crate::shutdown::Shutdown;
@@ -33,7 +34,8 @@ pub struct AdminServer {
 
 struct AdminState {
     telemetry: Arc<Telemetry>,
-    stopping: AtomicBool,
+    /// Shared with live streams, which end when it turns true.
+    stopping: Arc<AtomicBool>,
 }
 
 impl AdminServer {
@@ -45,7 +47,7 @@ impl AdminServer {
             local_addr,
             state: Arc::new(AdminState {
                 telemetry,
-                stopping: AtomicBool::new(false),
+                stopping: Arc::new(AtomicBool::new(false)),
             }),
         })
     }
@@ -125,6 +127,14 @@ impl AdminState {
                 }
                 Err(message) => text(http::StatusCode::BAD_REQUEST, &format!("{message}\n")),
             },
+            "/api/invocations/stream" => match parse_query(request.uri().query().unwrap_or("")) {
+                Ok(query) => crate::follow::stream_response(
+                    &self.telemetry,
+                    query,
+                    self.stopping.clone(),
+                ),
+                Err(message) => text(http::StatusCode::BAD_REQUEST, &format!("{message}\n")),
+            },
             "/healthz" => text(http::StatusCode::OK, "ok\n"),
             "/readyz" if self.stopping.load(Ordering::Relaxed) => {
                 text(http::StatusCode::SERVICE_UNAVAILABLE, "shutting down\n")
@@ -132,7 +142,7 @@ impl AdminState {
             "/readyz" => text(http::StatusCode::OK, "ready\n"),
             _ => text(
                 http::StatusCode::NOT_FOUND,
-                "admin endpoints: /metrics /api/invocations /healthz /readyz\n",
+                "admin endpoints: /metrics /api/invocations /api/invocations/stream /healthz /readyz\n",
             ),
         }
     }

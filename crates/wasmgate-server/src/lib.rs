@@ -4,10 +4,13 @@
 //!
 //! A request's path through this crate, one file per hop:
 //! `listener.rs` accepts and drains connections, `service.rs` turns a request into a routed
-//! call, `router.rs` picks the route, `shutdown.rs` carries the stop signal and `tls.rs` holds the
+//! call, `router.rs` picks the route, `limits/` guards a route against load, `shutdown.rs` carries the stop signal and `tls.rs` holds the
 //! certificates.
 
 mod admin;
+mod auth;
+mod follow;
+mod limits;
 mod listener;
 mod router;
 mod service;
@@ -15,6 +18,8 @@ mod shutdown;
 mod tls;
 
 pub use admin::AdminServer;
+pub use auth::{AuthPolicies, AuthSetupError};
+pub use limits::{ClientIdentity, RouteLimiter, MAX_TRACKED_CLIENTS};
 pub use listener::{Server, ServerOptions};
 pub use router::{RouteTarget, Router};
 pub use service::Healthz;

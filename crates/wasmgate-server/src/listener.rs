@@ -16,6 +16,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
 use wasmgate_runtime::{Executor, Scheme};
 use wasmgate_telemetry::Telemetry;
@@ -30,6 +31,15 @@ pub struct ServerOptions {
     pub telemetry: Option<Arc<Telemetry>>,
     /// Serve HTTPS with these certificates; `None` serves plain HTTP.
     pub tls: Option<Arc<CertificateStore>>,
+    /// Connections served at once; further ones wait in the kernel's accept backlog.
+    pub max_connections: usize,
+    /// Largest request head (HTTP/1.1) or header list (HTTP/2); larger ones get 431.
+    pub max_header_bytes: usize,
+}
+
+impl ServerOptions {
+    pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
+    pub const DEFAULT_MAX_HEADER_BYTES: usize = 64 << 10;
 }
 
 impl Default for ServerOptions {
@@ -39,6 +49,8 @@ impl Default for ServerOptions {
             header_read_timeout: Duration::from_secs(30),
             telemetry: None,
             tls: None,
+            max_connections: Self::DEFAULT_MAX_CONNECTIONS,
+            max_header_bytes: Self::DEFAULT_MAX_HEADER_BYTES,
         }
     }
 }
@@ -86,8 +98,17 @@ impl Server {
             .http1()
             .timer(TokioTimer::new())
             .header_read_timeout(self.options.header_read_timeout)
+            // hyper answers a head that does not fit with 431; 8 KiB is its minimum.
+            .max_buf_size(self.options.max_header_bytes.max(8 << 10))
             .keep_alive(true);
-        builder.http2().timer(TokioTimer::new());
+        builder
+            .http2()
+            .timer(TokioTimer::new())
+            .max_header_list_size(u32::try_from(self.options.max_header_bytes).unwrap_or(u32::MAX));
+        // Each connection costs a task, buffers and a file descriptor: past the cap, new ones
+        // wait in the kernel's backlog (and beyond that are refused by it) rather than being
+        // accepted only to starve the ones already served.
+        let connection_slots = Arc::new(Semaphore::new(self.options.max_connections.max(1)));
         let graceful = GracefulShutdown::new();
         let tls = match &self.options.tls {
             Some(store) => match store.server_config() {
@@ -101,6 +122,13 @@ impl Server {
         };
 
         loop {
+            let slot = tokio::select! {
+                slot = connection_slots.clone().acquire_owned() => match slot {
+                    Ok(slot) => slot,
+                    Err(_) => break,
+                },
+                () = shutdown.triggered() => break,
+            };
             let (stream, remote_addr) = tokio::select! {
                 accepted = self.listener.accept() => match accepted {
                     Ok(accepted) => accepted,
@@ -121,6 +149,7 @@ impl Server {
                 let connection = builder.serve_connection(TokioIo::new(stream), service);
                 let connection = graceful.watch(connection.into_owned());
                 tokio::spawn(async move {
+                    let _slot = slot;
                     if let Err(e) = connection.await {
                         tracing::debug!(%remote_addr, error = %e, "connection ended with an error");
                     }
@@ -132,6 +161,7 @@ impl Server {
             let watcher = graceful.watcher();
             let handshake_timeout = self.options.header_read_timeout;
             tokio::spawn(async move {
+                let _slot = slot;
                 // A client that never finishes its handshake is a slow client too.
                 let stream =
                     match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {

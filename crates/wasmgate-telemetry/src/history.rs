@@ -9,6 +9,8 @@ use std::sync::{Arc, Mutex};
 pub struct History {
     capacity: usize,
     records: Mutex<VecDeque<Arc<InvocationRecord>>>,
+    /// Every record as it is pushed, for followers (`wasmgate logs --follow`).
+    live: tokio::sync::broadcast::Sender<Arc<InvocationRecord>>,
 }
 
 /// `GET /api/invocations?route=&outcome=&component=&limit=`
@@ -23,17 +25,41 @@ pub struct InvocationQuery {
 
 impl InvocationQuery {
     pub const DEFAULT_LIMIT: usize = 100;
+
+    /// Whether `record` passes every filter that is set (the limit aside).
+    pub fn matches(&self, record: &InvocationRecord) -> bool {
+        self.route
+            .as_deref()
+            .is_none_or(|route| &*record.route == route)
+            && self
+                .outcome
+                .as_deref()
+                .is_none_or(|outcome| record.outcome == outcome)
+            && self
+                .component
+                .as_deref()
+                .is_none_or(|c| &*record.component == c)
+    }
 }
+
+/// Records a live follower may fall behind by before it skips ahead.
+pub const LIVE_BUFFER: usize = 1024;
 
 impl History {
     pub fn new(capacity: usize) -> History {
         History {
             capacity,
             records: Mutex::new(VecDeque::with_capacity(capacity.min(4096))),
+            live: tokio::sync::broadcast::channel(LIVE_BUFFER).0,
         }
     }
 
     pub fn push(&self, record: InvocationRecord) {
+        let record = Arc::new(record);
+        // Followers are rare; without any, this is one atomic load.
+        if self.live.receiver_count() > 0 {
+            let _ = self.live.send(record.clone());
+        }
         if self.capacity == 0 {
             return;
         }
@@ -44,7 +70,13 @@ impl History {
         if records.len() == self.capacity {
             records.pop_back();
         }
-        records.push_front(Arc::new(record));
+        records.push_front(record);
+    }
+
+    /// Records as they are pushed from now on. A follower that falls more than
+    /// [`LIVE_BUFFER`] records behind skips the ones it missed (it is told how many).
+    pub fn follow(&self) -> tokio::sync::broadcast::Receiver<Arc<InvocationRecord>> {
+        self.live.subscribe()
     }
 
     /// Matching records, newest first.
@@ -56,24 +88,7 @@ impl History {
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         records
             .iter()
-            .filter(|r| {
-                query
-                    .route
-                    .as_deref()
-                    .is_none_or(|route| &*r.route == route)
-            })
-            .filter(|r| {
-                query
-                    .outcome
-                    .as_deref()
-                    .is_none_or(|outcome| r.outcome == outcome)
-            })
-            .filter(|r| {
-                query
-                    .component
-                    .as_deref()
-                    .is_none_or(|c| &*r.component == c)
-            })
+            .filter(|r| query.matches(r))
             .take(limit)
             .cloned()
             .collect()

@@ -14,7 +14,7 @@ mod trace;
 pub use exposition::{
     openmetrics_to_classic, wants_openmetrics, CLASSIC_CONTENT_TYPE, OPENMETRICS_CONTENT_TYPE,
 };
-pub use history::{History, InvocationQuery};
+pub use history::{History, InvocationQuery, LIVE_BUFFER};
 pub use metrics::{CacheResult, Metrics};
 pub use prometheus_client::metrics::gauge::Gauge;
 pub use record::{count_lines, method_label, HostCallSummary, InvocationRecord};

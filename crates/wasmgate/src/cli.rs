@@ -14,7 +14,8 @@ use std::path::PathBuf;
     after_help = "Examples:\n  \
         wasmgate up examples/hello                 serve DIR/wasmgate.toml on 127.0.0.1:3000\n  \
         wasmgate up app.toml --listen 0.0.0.0:8080\n  \
-        wasmgate inspect app.wasm --wit            show a component's imports, exports and WIT"
+        wasmgate inspect app.wasm --wit            show a component's imports, exports and WIT\n  \
+        wasmgate logs --follow --outcome trap       watch failing invocations live"
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -33,6 +34,46 @@ pub enum Command {
     /// Describe a WebAssembly file: module or component, sections, imports, exports and, for a
     /// component, its WIT world.
     Inspect(InspectArgs),
+
+    /// Show invocation records of a running server (from its admin listener): the recent ones,
+    /// oldest first, or with --follow each one as it happens.
+    Logs(LogsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// The server's admin listener.
+    #[arg(
+        long,
+        value_name = "ADDR",
+        default_value = "127.0.0.1:9464",
+        env = "WASMGATE_ADMIN_LISTEN"
+    )]
+    pub admin: SocketAddr,
+
+    /// Keep printing records as requests finish, until interrupted.
+    #[arg(short, long)]
+    pub follow: bool,
+
+    /// Only this route pattern (as written in the manifest, e.g. "/api/...").
+    #[arg(long, value_name = "PATTERN")]
+    pub route: Option<String>,
+
+    /// Only this outcome (ok, trap, timeout, memory_limit, denied, rate_limited, ...).
+    #[arg(long, value_name = "OUTCOME")]
+    pub outcome: Option<String>,
+
+    /// Only this component.
+    #[arg(long, value_name = "NAME")]
+    pub component: Option<String>,
+
+    /// How many recent records to show first.
+    #[arg(short = 'n', long, value_name = "N", default_value_t = 20)]
+    pub limit: usize,
+
+    /// Print each record as one JSON object per line.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -100,6 +141,10 @@ pub struct UpArgs {
     /// How long in-flight requests may run after a shutdown signal.
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
     pub shutdown_grace: std::time::Duration,
+
+    /// Connections served at once; past it, new ones wait in the kernel's accept backlog.
+    #[arg(long, value_name = "N", default_value_t = wasmgate_server::ServerOptions::DEFAULT_MAX_CONNECTIONS)]
+    pub max_connections: usize,
 
     /// Log format: JSON lines, human-readable text, or auto (text on a terminal, else JSON).
     /// The level is set with RUST_LOG (default: info).

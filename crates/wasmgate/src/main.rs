@@ -4,6 +4,7 @@
 mod cli;
 mod inspect_cmd;
 mod logging;
+mod logs_cmd;
 mod output;
 mod up;
 
@@ -17,6 +18,7 @@ fn main() -> std::process::ExitCode {
             up::run(args)
         }
         cli::Command::Inspect(args) => inspect_cmd::run(args),
+        cli::Command::Logs(args) => logs_cmd::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

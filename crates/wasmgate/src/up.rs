@@ -9,8 +9,8 @@ use wasmgate_capabilities::Capabilities;
 use wasmgate_manifest::{Manifest, RoutePath, RuntimeConfig, MANIFEST_FILE_NAME};
 use wasmgate_runtime::{CacheStatus, Executor, RouteInfo, Runtime, RuntimeOptions};
 use wasmgate_server::{
-    AdminServer, CertificateFiles, CertificateStore, Healthz, RouteTarget, Router, Server,
-    ServerOptions, Shutdown,
+    AdminServer, AuthPolicies, CertificateFiles, CertificateStore, Healthz, RouteLimiter,
+    RouteTarget, Router, Server, ServerOptions, Shutdown,
 };
 use wasmgate_telemetry::Telemetry;
 
@@ -21,6 +21,8 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
         Some(path) => RuntimeConfig::load(path)?,
         None => RuntimeConfig::defaults(&manifest.path),
     };
+    // Checked before anything is compiled: a route naming a missing scheme stops startup.
+    let auth = AuthPolicies::load(&manifest, &runtime_config)?;
     let tokio = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("wasmgate-worker")
@@ -42,7 +44,7 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
     // Loading compiles; it runs inside the async runtime because capabilities' backends
     // (connection pools) belong to it.
     let runtime = tokio.block_on(async { Runtime::load(&manifest, &options) })?;
-    let router = build_router(&manifest, &runtime)?;
+    let router = build_router(&manifest, &runtime, &auth)?;
     tokio.block_on(serve(args, manifest, runtime, router))
 }
 
@@ -70,6 +72,7 @@ async fn serve(
         shutdown_grace: args.shutdown_grace,
         telemetry: Some(telemetry.clone()),
         tls: tls.clone(),
+        max_connections: args.max_connections,
         ..ServerOptions::default()
     };
     let server = Server::bind(args.listen, router, options)
@@ -149,10 +152,17 @@ fn manifest_path(path: &Path) -> PathBuf {
 fn build_router(
     manifest: &Manifest,
     runtime: &Runtime,
+    auth: &AuthPolicies,
 ) -> anyhow::Result<Router<Arc<dyn Executor>>> {
     let mut routes = Vec::with_capacity(manifest.routes.len());
     let mut taken: HashMap<(Option<String>, RoutePath), String> = HashMap::new();
-    for route in &manifest.routes {
+    // One limiter per [[route]]: its sub-routes share the route's limits.
+    let limiters: Vec<Arc<RouteLimiter>> = manifest
+        .routes
+        .iter()
+        .map(|r| RouteLimiter::new(&r.component, &r.limits, Some(runtime.telemetry().clone())))
+        .collect();
+    for (route, limiter) in manifest.routes.iter().zip(&limiters) {
         let executor = runtime.executor(&route.component).with_context(|| {
             format!(
                 "route {} names unknown component {}",
@@ -167,10 +177,10 @@ fn build_router(
             route.host.clone(),
             route.path.clone(),
             route,
-            executor,
+            auth.guard(route, limiter.guard(executor), runtime.telemetry())?,
         ));
     }
-    for route in &manifest.routes {
+    for (route, limiter) in manifest.routes.iter().zip(&limiters) {
         for sub in runtime.sub_routes(&route.component) {
             let path = sub.route.under(&route.path);
             let key = (route.host.clone(), path.clone());
@@ -187,7 +197,11 @@ fn build_router(
                 route.host.clone(),
                 path,
                 route,
-                sub.executor.clone(),
+                auth.guard(
+                    route,
+                    limiter.guard(sub.executor.clone()),
+                    runtime.telemetry(),
+                )?,
             ));
         }
     }

@@ -7,14 +7,10 @@ mod support;
 
 use bytes::Bytes;
 use std::path::{Path, PathBuf};
-use support::{get, Client, Protocol, Server};
+use support::{get, start_with_config as start, Client, Protocol, Server};
 
 fn kv_guest_wasm() -> PathBuf {
-    support::fixture_wasm();
-    let path = support::repo_root()
-        .join("tests/fixtures/kv-guest/target/wasm32-wasip2/release/kv_guest.wasm");
-    assert!(path.exists(), "{} missing after build", path.display());
-    path
+    support::built_guest("tests/fixtures/kv-guest/target/wasm32-wasip2/release/kv_guest.wasm")
 }
 
 /// The kv guest routed at `/...`, granted `stores`.
@@ -25,24 +21,6 @@ fn manifest(stores: &[&str]) -> String {
          [component.kv]\nsource = {:?}\nkey_value_stores = [{}]\n",
         kv_guest_wasm().display().to_string(),
         stores.join(", ")
-    )
-}
-
-/// Serves `manifest` with the runtime config `config` (written next to it).
-fn start(manifest: &str, config: &str) -> Server {
-    let dir = tempfile::tempdir().unwrap();
-    let config_path = dir.path().join("runtime.toml");
-    std::fs::write(&config_path, config).unwrap();
-    let cache = support::repo_root().join("target/wasmgate-test-cache");
-    Server::start_in(
-        dir,
-        manifest,
-        &[
-            "--runtime-config",
-            config_path.to_str().unwrap(),
-            "--cache-dir",
-            cache.to_str().unwrap(),
-        ],
     )
 }
 

@@ -7,15 +7,11 @@ mod support;
 
 use serde_json::{json, Value as Json};
 use std::path::PathBuf;
-use support::{Client, Protocol, Server};
+use support::{start_with_config as start, Client, Protocol, Server};
 use wasmgate_testsupport::{mariadb::MariaDb, postgres::Postgres};
 
 fn sql_guest_wasm() -> PathBuf {
-    support::fixture_wasm();
-    let path = support::repo_root()
-        .join("tests/fixtures/sql-guest/target/wasm32-wasip2/release/sql_guest.wasm");
-    assert!(path.exists(), "{} missing after build", path.display());
-    path
+    support::built_guest("tests/fixtures/sql-guest/target/wasm32-wasip2/release/sql_guest.wasm")
 }
 
 /// The sql guest routed at `/...`, granted `databases`.
@@ -26,24 +22,6 @@ fn manifest(databases: &[&str]) -> String {
          [component.sql]\nsource = {:?}\nsql_databases = [{}]\n",
         sql_guest_wasm().display().to_string(),
         databases.join(", ")
-    )
-}
-
-/// Serves `manifest` with the runtime config `config` (written next to it).
-fn start(manifest: &str, config: &str) -> Server {
-    let dir = tempfile::tempdir().unwrap();
-    let config_path = dir.path().join("runtime.toml");
-    std::fs::write(&config_path, config).unwrap();
-    let cache = support::repo_root().join("target/wasmgate-test-cache");
-    Server::start_in(
-        dir,
-        manifest,
-        &[
-            "--runtime-config",
-            config_path.to_str().unwrap(),
-            "--cache-dir",
-            cache.to_str().unwrap(),
-        ],
     )
 }
 

@@ -115,6 +115,16 @@ async fn every_outcome_is_recorded_with_its_figures() {
     let ok = &invocations(admin, "outcome=ok", 1).await[0];
     assert!(ok["instantiate_time_us"].as_u64().unwrap() > 0, "{ok}");
     assert_eq!(ok["response_bytes"], 2, "{ok}");
+    // Guest and host time from the call hooks: a handler makes WASI calls (fields, body,
+    // streams) and runs some code of its own.
+    assert!(ok["host_calls"].as_u64().unwrap() >= 3, "{ok}");
+    assert!(ok["guest_cpu_time_us"].is_u64(), "{ok}");
+    assert!(ok["host_call_time_us"].is_u64(), "{ok}");
+    // A CPU-bound guest stopped by the deadline spent about the whole second in guest code.
+    let spin = &invocations(admin, "outcome=timeout", 1).await[0];
+    let guest_us = spin["guest_cpu_time_us"].as_u64().unwrap();
+    assert!(guest_us > 500_000, "{spin}");
+    assert!(guest_us <= spin["wall_time_us"].as_u64().unwrap(), "{spin}");
 
     let metrics = get(admin, "/metrics").await.text();
     for outcome in ["ok", "trap", "timeout", "memory_limit", "no_response"] {
@@ -221,4 +231,74 @@ async fn the_history_is_bounded() {
     }
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(invocations(server.admin, "", 3).await.len(), 3);
+}
+
+#[tokio::test]
+async fn wasmgate_logs_shows_recent_records_and_follows_new_ones() {
+    use std::io::{BufRead, BufReader};
+    let server = Server::start(&manifest());
+    for path in ["/ok", "/status/404"] {
+        get(server.addr, path).await;
+    }
+    invocations(server.admin, "", 2).await;
+    let admin = server.admin.to_string();
+    let (code, stdout, stderr) = support::run_wasmgate(&["logs", "--admin", &admin, "-n", "5"]);
+    assert_eq!(code, 0, "{stderr}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{stdout}");
+    // Oldest first, one readable line each.
+    assert!(lines[0].contains(" GET /... fixture 200 ok "), "{stdout}");
+    assert!(lines[1].contains(" 404 ok "), "{stdout}");
+    assert!(lines[0].contains(" trace="), "{stdout}");
+
+    // Follow only traps, as JSON.
+    let mut follower = support::wasmgate()
+        .args(["logs", "--admin", &admin, "--follow", "--outcome", "trap"])
+        .args(["--json", "-n", "0"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = follower.stdout.take().unwrap();
+    let (lines_tx, lines_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if lines_tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    // The follower subscribes when its request arrives; keep sending until it reports.
+    let started = Instant::now();
+    let line = loop {
+        get(server.addr, "/ok").await;
+        get(server.addr, "/trap").await;
+        if let Ok(line) = lines_rx.recv_timeout(Duration::from_millis(200)) {
+            break line;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the follower printed nothing"
+        );
+    };
+    let record: Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(record["outcome"], "trap", "{record}");
+    assert_eq!(record["status"], 500, "{record}");
+    // Only traps come through the filter.
+    while let Ok(line) = lines_rx.recv_timeout(Duration::from_millis(300)) {
+        let record: Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(record["outcome"], "trap", "{record}");
+    }
+    follower.kill().unwrap();
+    let _ = follower.wait();
+
+    // No server there: a clear error, not a hang.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let closed_addr = closed.local_addr().unwrap().to_string();
+    drop(closed);
+    let (code, _, stderr) = support::run_wasmgate(&["logs", "--admin", &closed_addr]);
+    assert_ne!(code, 0);
+    assert!(
+        stderr.contains("cannot reach the admin listener"),
+        "{stderr}"
+    );
 }

@@ -11,9 +11,10 @@
 //! - Connect, first-byte and between-bytes timeouts are the guest's request options clamped
 //!   to the component's `limits.timeout` (wasmtime's own default is 600 s); the connect
 //!   timeout defaults to the runtime config's `outbound_http.connect_timeout`.
-//! - An instance has at most `limits.max_outbound_concurrency` requests in flight (default
-//!   [`DEFAULT_MAX_CONCURRENCY`]); further requests wait for one to finish, within the
-//!   connect timeout, then fail with `ConnectionLimitReached`.
+//! - An instance has at most `limits.max_outbound_concurrency` requests in flight, from
+//!   connecting until the response head arrives (default [`DEFAULT_MAX_CONCURRENCY`]); further
+//!   requests wait for a slot, within the connect timeout, then fail with
+//!   `ConnectionLimitReached`.
 
 mod address;
 mod send;
@@ -331,6 +332,7 @@ mod tests {
             key_value_stores: Vec::new(),
             sql_databases: Vec::new(),
             variables: Default::default(),
+            service: None,
         }
     }
 }

@@ -1,6 +1,6 @@
 //! Sending one checked request: connect to an address the policy approved (TLS with the
 //! request's host name when https), HTTP/1.1, and a response body that enforces the
-//! between-bytes timeout and holds the instance's concurrency permit until it is done.
+//! between-bytes timeout.
 
 use super::{SendResult, Target};
 use bytes::Bytes;
@@ -65,12 +65,14 @@ pub(super) async fn send(
     let response = tokio::time::timeout(timeouts.first_byte, sender.send_request(request))
         .await
         .map_err(|_| Error::ConnectionReadTimeout)??;
+    // In flight until the head arrives. Holding the permit until the body ends would deadlock a
+    // guest that reads its responses in another order than their heads came in.
+    drop(permit);
     let response = response.map(|incoming| {
         TimedBody {
             incoming,
             between_bytes: timeouts.between_bytes,
             idle: Box::pin(tokio::time::sleep(timeouts.between_bytes)),
-            _permit: permit,
         }
         .boxed_unsync()
     });
@@ -157,12 +159,11 @@ async fn tls_connect(
 }
 
 /// The response body: fails with `ConnectionReadTimeout` when no data arrives for
-/// `between_bytes`, and keeps the in-flight permit until the body ends or is dropped.
+/// `between_bytes`.
 struct TimedBody {
     incoming: hyper::body::Incoming,
     between_bytes: Duration,
     idle: Pin<Box<Sleep>>,
-    _permit: OwnedSemaphorePermit,
 }
 
 impl Body for TimedBody {

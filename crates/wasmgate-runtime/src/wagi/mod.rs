@@ -18,6 +18,7 @@ pub use program::{module_linker, WagiState};
 pub use routes::SubRoute;
 
 use crate::cache::{CacheStatus, CompileCache};
+use crate::call_clock::CallClock;
 use crate::error::LoadError;
 use crate::executor::{text_response, Executor, RequestContext, ResponseBody, ResponseFuture};
 use crate::host::HostState;
@@ -172,6 +173,8 @@ struct Run {
     instantiate_us: u64,
     /// Host capability calls (components only; core modules have none).
     host_calls: Option<HostCalls>,
+    /// Guest and host time, all host calls.
+    clock: CallClock,
 }
 
 /// How the guest run ended.
@@ -227,11 +230,17 @@ impl WagiExecutor {
         };
 
         let (parts, body) = request.into_parts();
-        let collecting = Limited::new(body, MAX_REQUEST_BODY).collect();
+        let body_limit = parts
+            .extensions
+            .get::<crate::RequestBodyLimit>()
+            .map_or(MAX_REQUEST_BODY, |l| {
+                l.0.min(MAX_REQUEST_BODY as u64) as usize
+            });
+        let collecting = Limited::new(body, body_limit).collect();
         let body = match tokio::time::timeout_at(deadline, collecting).await {
             Ok(Ok(collected)) => collected.to_bytes(),
             Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => {
-                let why = format!("request body over {} MiB", MAX_REQUEST_BODY >> 20);
+                let why = format!("request body over {body_limit} bytes");
                 return self.refuse(&pending, http::StatusCode::PAYLOAD_TOO_LARGE, why);
             }
             Ok(Err(_)) => {
@@ -374,9 +383,11 @@ impl WagiExecutor {
                     WagiState {
                         wasi: wasi.build_p1(),
                         limiter: MemoryLimiter::new(memory),
+                        clock: CallClock::default(),
                     },
                 );
                 store.limiter(|state| &mut state.limiter);
+                crate::call_clock::install(&mut store);
                 crate::engine::yield_every_tick(&mut store);
                 let mut instantiate_us = 0;
                 let call = async {
@@ -396,6 +407,7 @@ impl WagiExecutor {
                     peak_memory: store.data().limiter.peak(),
                     instantiate_us,
                     host_calls: None,
+                    clock: std::mem::take(&mut store.data_mut().clock).settled(),
                 }
             }
             Program::Command(pre) => {
@@ -405,6 +417,7 @@ impl WagiExecutor {
                     HostState::from_wasi(wasi.build(), memory, caps),
                 );
                 store.limiter(|state| &mut state.limiter);
+                crate::call_clock::install(&mut store);
                 crate::engine::yield_every_tick(&mut store);
                 let mut instantiate_us = 0;
                 let call = async {
@@ -424,6 +437,7 @@ impl WagiExecutor {
                     peak_memory: store.data().limiter.peak(),
                     instantiate_us,
                     host_calls: Some(store.data().caps.calls.clone()),
+                    clock: std::mem::take(&mut store.data_mut().clock).settled(),
                 }
             }
         }
@@ -445,6 +459,7 @@ impl WagiExecutor {
             peak_memory,
             instantiate_us,
             host_calls,
+            clock,
         } = run;
         let component = self.component().name.as_str();
         log_pipes(context, component, &[("stderr", stderr)]);
@@ -488,6 +503,7 @@ impl WagiExecutor {
             if let Some(calls) = &host_calls {
                 crate::record::fill_host_calls(r, calls);
             }
+            crate::record::fill_call_clock(r, &clock);
             r.peak_memory_bytes = peak_memory as u64;
             r.cold_start = cold;
             r.stderr_bytes = stderr_bytes.len() as u64;

@@ -3,6 +3,7 @@
 //! the cache and pre-instantiated once, so a request only instantiates.
 
 use crate::cache::{CacheStatus, CompileCache};
+use crate::call_clock::{CallClock, HasCallClock};
 use crate::error::LoadError;
 use crate::host::HostState;
 use crate::limiter::MemoryLimiter;
@@ -18,6 +19,13 @@ use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 pub struct WagiState {
     pub wasi: WasiP1Ctx,
     pub limiter: MemoryLimiter,
+    pub clock: CallClock,
+}
+
+impl HasCallClock for WagiState {
+    fn call_clock(&mut self) -> &mut CallClock {
+        &mut self.clock
+    }
 }
 
 pub enum Program {
@@ -153,6 +161,7 @@ fn run_routes_export(
     let state = WagiState {
         wasi: wasi.build_p1(),
         limiter: MemoryLimiter::new(component.limits.memory),
+        clock: CallClock::default(),
     };
     let timeout = component.limits.timeout;
     std::thread::scope(|scope| {

@@ -58,6 +58,34 @@ pub fn fixture_manifest(extra: &str) -> String {
     )
 }
 
+/// A guest `scripts/build-guests.sh` builds, at `relative` from the repository root (the
+/// fixture build runs first, as for [`fixture_wasm`]).
+pub fn built_guest(relative: &str) -> PathBuf {
+    fixture_wasm();
+    let path = repo_root().join(relative);
+    assert!(path.exists(), "{} missing after build", path.display());
+    path
+}
+
+/// Serves `manifest` with the runtime config text `config` (written next to it), compiled
+/// components shared with the other tests.
+pub fn start_with_config(manifest: &str, config: &str) -> Server {
+    let dir = tempfile::tempdir().unwrap();
+    let config_path = dir.path().join("runtime.toml");
+    std::fs::write(&config_path, config).unwrap();
+    let cache = repo_root().join("target/wasmgate-test-cache");
+    Server::start_in(
+        dir,
+        manifest,
+        &[
+            "--runtime-config",
+            config_path.to_str().unwrap(),
+            "--cache-dir",
+            cache.to_str().unwrap(),
+        ],
+    )
+}
+
 /// A running `wasmgate up`, killed on drop.
 pub struct Server {
     pub child: Child,

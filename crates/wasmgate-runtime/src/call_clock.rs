@@ -1,0 +1,107 @@
+//! Where an instance's time goes: running guest code, or inside host calls (WASI and
+//! capabilities), counted from wasmtime's call hooks on every transition between the two.
+//!
+//! Guest time is wall time spent executing guest code: on a busy machine it includes time the
+//! thread was preempted, but never time the guest spent waiting in the host (I/O, sleeps,
+//! outbound calls).
+
+use std::time::{Duration, Instant};
+use wasmtime::{CallHook, StoreContextMut};
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+enum Place {
+    #[default]
+    Outside,
+    Guest,
+    Host,
+}
+
+#[derive(Debug, Default)]
+pub struct CallClock {
+    place: Place,
+    since: Option<Instant>,
+    pub guest: Duration,
+    pub host: Duration,
+    pub host_calls: u64,
+}
+
+impl CallClock {
+    pub fn on(&mut self, hook: CallHook) {
+        let now = Instant::now();
+        if let Some(since) = self.since {
+            let spent = now.saturating_duration_since(since);
+            match self.place {
+                Place::Guest => self.guest += spent,
+                Place::Host => self.host += spent,
+                Place::Outside => {}
+            }
+        }
+        self.place = match hook {
+            CallHook::CallingWasm | CallHook::ReturningFromHost => Place::Guest,
+            CallHook::CallingHost => {
+                self.host_calls += 1;
+                Place::Host
+            }
+            CallHook::ReturningFromWasm => Place::Outside,
+        };
+        self.since = Some(now);
+    }
+}
+
+impl CallClock {
+    /// The clock with the segment still running (a guest stopped by its deadline mid-code)
+    /// counted up to now.
+    pub fn settled(mut self) -> CallClock {
+        if let Some(since) = self.since.take() {
+            let spent = since.elapsed();
+            match self.place {
+                Place::Guest => self.guest += spent,
+                Place::Host => self.host += spent,
+                Place::Outside => {}
+            }
+        }
+        self.place = Place::Outside;
+        self
+    }
+}
+
+/// Something a store's data keeps a [`CallClock`] in.
+pub trait HasCallClock {
+    fn call_clock(&mut self) -> &mut CallClock;
+}
+
+/// Starts timing `store`'s guest and host time into its data's clock.
+pub fn install<T: HasCallClock + 'static>(store: &mut wasmtime::Store<T>) {
+    store.call_hook(|mut context: StoreContextMut<'_, T>, hook| {
+        context.data_mut().call_clock().on(hook);
+        Ok(())
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn time_is_split_between_guest_and_host() {
+        let mut clock = CallClock::default();
+        clock.on(CallHook::CallingWasm);
+        std::thread::sleep(Duration::from_millis(20));
+        clock.on(CallHook::CallingHost);
+        std::thread::sleep(Duration::from_millis(30));
+        clock.on(CallHook::ReturningFromHost);
+        clock.on(CallHook::CallingHost);
+        clock.on(CallHook::ReturningFromHost);
+        clock.on(CallHook::ReturningFromWasm);
+        std::thread::sleep(Duration::from_millis(20));
+        assert_eq!(clock.host_calls, 2);
+        assert!(
+            clock.guest >= Duration::from_millis(20),
+            "{:?}",
+            clock.guest
+        );
+        assert!(clock.guest < Duration::from_millis(30), "{:?}", clock.guest);
+        assert!(clock.host >= Duration::from_millis(30), "{:?}", clock.host);
+        assert!(clock.host < Duration::from_millis(45), "{:?}", clock.host);
+    }
+}

@@ -1,0 +1,296 @@
+//! A route's load protection, as an [`Executor`] wrapped around the route's own: requests over
+//! the body size, over a rate limit or past the concurrency queue are answered here and never
+//! reach the component. The dispatcher does not know this layer exists.
+//!
+//! Checks run cheapest first, each refusal answered at once:
+//! 1. `Content-Length` over `max_request_body` → 413 (bodies without a length are capped as
+//!    they stream, by the executor, through the [`RequestBodyLimit`] set here);
+//! 2. the client's bucket (`client_rate_limit`), then the route's (`rate_limit`) → 429 with
+//!    `Retry-After`: whole seconds until a token is available;
+//! 3. the route's concurrency gate (`max_concurrency`, `queue`, `queue_timeout`) → a short
+//!    FIFO wait, else 503 with `Retry-After`.
+//!
+//! Every refusal is an invocation record (`rejected`, `rate_limited`, `overloaded`), so it
+//! shows in `/api/invocations` and `wasm_invocations_total`.
+
+mod queue;
+mod rate;
+
+pub use rate::retry_after_secs;
+
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use queue::{ConcurrencyGate, Refused};
+use rate::{ClientBuckets, SharedBucket};
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Instant;
+use wasmgate_manifest::RouteLimits;
+use wasmgate_runtime::{
+    record_unserved, text_response, Executor, Outcome, RequestBodyLimit, RequestContext,
+    ResponseBody, ResponseFuture,
+};
+use wasmgate_telemetry::Telemetry;
+
+/// Clients whose rate-limit state a route keeps at most (about 100 bytes each).
+pub const MAX_TRACKED_CLIENTS: usize = 10_000;
+
+/// Who a client is, for `client_rate_limit`, when something knows better than its address.
+///
+/// A guard that authenticated the request (an API key's id, a JWT's subject) inserts this into
+/// the request's extensions before the request reaches the route's limits (so that guard
+/// wraps the one [`RouteLimiter::guard`] makes); each identity then gets its own bucket, wherever it connects from.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ClientIdentity(pub Arc<str>);
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum ClientKey {
+    Address(IpAddr),
+    Identity(Arc<str>),
+}
+
+impl ClientKey {
+    fn of(request: &http::Request<Incoming>, context: &RequestContext) -> ClientKey {
+        if let Some(identity) = request.extensions().get::<ClientIdentity>() {
+            return ClientKey::Identity(identity.0.clone());
+        }
+        ClientKey::Address(client_network(context.remote_addr.ip()))
+    }
+}
+
+/// One IPv6 host usually holds a whole /64 and can pick a new address in it per request, so
+/// an IPv6 client is its /64; an IPv4-mapped address is the IPv4 client it stands for.
+fn client_network(ip: IpAddr) -> IpAddr {
+    match ip.to_canonical() {
+        IpAddr::V6(v6) => {
+            let network = u128::from(v6) & !((1u128 << 64) - 1);
+            IpAddr::V6(network.into())
+        }
+        v4 => v4,
+    }
+}
+
+/// The load limits of one `[[route]]` and their state, shared by every executor serving it
+/// (a WAGI module's `_routes` add several below one route; they count together).
+pub struct RouteLimiter {
+    component: Arc<str>,
+    telemetry: Option<Arc<Telemetry>>,
+    max_request_body: u64,
+    client_rate: Option<ClientBuckets<ClientKey>>,
+    route_rate: Option<SharedBucket>,
+    gate: Option<ConcurrencyGate>,
+}
+
+impl RouteLimiter {
+    /// The limiter of a route to `component`. Refusals are recorded in `telemetry` when given.
+    pub fn new(
+        component: &str,
+        limits: &RouteLimits,
+        telemetry: Option<Arc<Telemetry>>,
+    ) -> Arc<RouteLimiter> {
+        let now = Instant::now();
+        Arc::new(RouteLimiter {
+            component: component.into(),
+            telemetry,
+            max_request_body: limits.max_request_body,
+            client_rate: limits
+                .client_rate_limit
+                .map(|rate| ClientBuckets::new(&rate, MAX_TRACKED_CLIENTS)),
+            route_rate: limits.rate_limit.map(|rate| SharedBucket::new(&rate, now)),
+            gate: limits.concurrency.map(|limit| ConcurrencyGate::new(&limit)),
+        })
+    }
+
+    /// `inner`, guarded by these limits.
+    pub fn guard(self: &Arc<Self>, inner: Arc<dyn Executor>) -> Arc<dyn Executor> {
+        Arc::new(LimitGuard {
+            limiter: self.clone(),
+            inner,
+        })
+    }
+
+    async fn serve(
+        &self,
+        inner: Arc<dyn Executor>,
+        mut request: http::Request<Incoming>,
+        context: RequestContext,
+    ) -> http::Response<ResponseBody> {
+        let started = Instant::now();
+        let method = request.method().clone();
+        let refuse = |outcome: &'static str, status, why: String, retry_after: Option<u64>| {
+            self.refuse(
+                &method,
+                &context,
+                started,
+                outcome,
+                status,
+                why,
+                retry_after,
+            )
+        };
+        if let Some(length) = content_length(&request) {
+            if length > self.max_request_body {
+                let why = format!(
+                    "request body of {length} bytes is over this route's limit of {} bytes",
+                    self.max_request_body
+                );
+                return refuse("rejected", http::StatusCode::PAYLOAD_TOO_LARGE, why, None);
+            }
+        }
+        let now = Instant::now();
+        if let Some(clients) = &self.client_rate {
+            if let Err(wait) = clients.take(&ClientKey::of(&request, &context), now) {
+                let why = "too many requests from this client, try again later".to_string();
+                let retry = retry_after_secs(wait);
+                return refuse(
+                    Outcome::RateLimited.as_str(),
+                    http::StatusCode::TOO_MANY_REQUESTS,
+                    why,
+                    Some(retry),
+                );
+            }
+        }
+        if let Some(bucket) = &self.route_rate {
+            if let Err(wait) = bucket.take(now) {
+                let why = "too many requests for this route, try again later".to_string();
+                let retry = retry_after_secs(wait);
+                return refuse(
+                    Outcome::RateLimited.as_str(),
+                    http::StatusCode::TOO_MANY_REQUESTS,
+                    why,
+                    Some(retry),
+                );
+            }
+        }
+        let permit = match &self.gate {
+            None => None,
+            Some(gate) => match gate.enter().await {
+                Ok(permit) => Some(permit),
+                Err(refused) => {
+                    let why = match refused {
+                        Refused::QueueFull => "this route is at capacity and its queue is full",
+                        Refused::TimedOut => "this route stayed at capacity for the whole wait",
+                    };
+                    // A slot is likely free again within one queue wait.
+                    let retry = retry_after_secs(gate.queue_timeout());
+                    return refuse(
+                        Outcome::Overloaded.as_str(),
+                        http::StatusCode::SERVICE_UNAVAILABLE,
+                        format!("{why}, try again later"),
+                        Some(retry),
+                    );
+                }
+            },
+        };
+        request
+            .extensions_mut()
+            .insert(RequestBodyLimit(self.max_request_body));
+        let response = inner.handle(request, context).await;
+        match permit {
+            None => response,
+            // The slot stays taken while the body streams: the guest may still be running.
+            Some(permit) => response.map(|body| {
+                body.map_frame(move |frame| {
+                    let _slot = &permit;
+                    frame
+                })
+                .boxed_unsync()
+            }),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn refuse(
+        &self,
+        method: &http::Method,
+        context: &RequestContext,
+        started: Instant,
+        outcome: &'static str,
+        status: http::StatusCode,
+        why: String,
+        retry_after: Option<u64>,
+    ) -> http::Response<ResponseBody> {
+        // Debug, not warn: under a flood this line would be the flood.
+        tracing::debug!(
+            invocation = context.invocation_id,
+            route = %context.route.pattern,
+            client = %context.remote_addr.ip(),
+            outcome,
+            status = status.as_u16(),
+            "request refused by the route's limits"
+        );
+        let mut response = text_response(
+            status,
+            format!("{why} (invocation {})\n", context.invocation_id),
+        );
+        if let Some(seconds) = retry_after {
+            response
+                .headers_mut()
+                .insert(http::header::RETRY_AFTER, http::HeaderValue::from(seconds));
+        }
+        if let Some(telemetry) = &self.telemetry {
+            record_unserved(
+                telemetry,
+                context,
+                &self.component,
+                method,
+                started,
+                outcome,
+                status,
+                why,
+            );
+        }
+        response
+    }
+}
+
+/// The declared body length; absent or unreadable, the streaming cap is what applies.
+fn content_length(request: &http::Request<Incoming>) -> Option<u64> {
+    request
+        .headers()
+        .get(http::header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// An executor behind its route's limits: what the router dispatches to.
+struct LimitGuard {
+    limiter: Arc<RouteLimiter>,
+    inner: Arc<dyn Executor>,
+}
+
+impl Executor for LimitGuard {
+    fn handle(
+        self: Arc<Self>,
+        request: http::Request<Incoming>,
+        context: RequestContext,
+    ) -> ResponseFuture {
+        Box::pin(async move {
+            self.limiter
+                .serve(self.inner.clone(), request, context)
+                .await
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ipv6_clients_are_their_slash_64_and_mapped_ipv4_is_ipv4() {
+        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:bbbb::9".parse().unwrap();
+        let c: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert_eq!(client_network(a), client_network(b));
+        assert_ne!(client_network(a), client_network(c));
+        let mapped: IpAddr = "::ffff:127.0.0.2".parse().unwrap();
+        assert_eq!(
+            client_network(mapped),
+            "127.0.0.2".parse::<IpAddr>().unwrap()
+        );
+    }
+}
