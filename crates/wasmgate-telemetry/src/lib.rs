@@ -16,6 +16,7 @@ pub use exposition::{
 };
 pub use history::{History, InvocationQuery, LIVE_BUFFER};
 pub use metrics::{CacheResult, Metrics};
+pub use prometheus_client::metrics::counter::Counter;
 pub use prometheus_client::metrics::gauge::Gauge;
 pub use record::{count_lines, method_label, HostCallSummary, InvocationRecord};
 pub use trace::{parse_traceparent, TraceContext, TraceId};

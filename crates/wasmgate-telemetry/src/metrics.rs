@@ -83,6 +83,8 @@ pub struct Metrics {
     instances_capacity: Family<ComponentLabels, Gauge>,
     compile_cache: Family<CacheLabels, Counter>,
     host_calls: Family<CapabilityLabels, Counter>,
+    service_restarts: Family<ComponentLabels, Counter>,
+    service_crash_loops: Family<ComponentLabels, Counter>,
     host_call_seconds: Family<CapabilityLabels, Counter<f64, AtomicU64>>,
 }
 
@@ -126,6 +128,8 @@ impl Metrics {
             instances_capacity: Family::default(),
             compile_cache: Family::default(),
             host_calls: Family::default(),
+            service_restarts: Family::default(),
+            service_crash_loops: Family::default(),
             host_call_seconds: Family::default(),
             registry: Registry::default(),
         };
@@ -193,6 +197,16 @@ impl Metrics {
             "wasm_host_call_seconds",
             "Time guests spent waiting in host capability calls",
             metrics.host_call_seconds.clone(),
+        );
+        registry.register(
+            "wasm_service_restarts",
+            "Times a service replica was restarted after it exited, trapped or failed to start",
+            metrics.service_restarts.clone(),
+        );
+        registry.register(
+            "wasm_service_crash_loops",
+            "Times a service replica kept failing past the crash-loop threshold",
+            metrics.service_crash_loops.clone(),
         );
         Metrics {
             registry,
@@ -268,6 +282,17 @@ impl Metrics {
                 component: component.into(),
             })
             .clone()
+    }
+
+    /// The restart and crash-loop counters of service `component`, for its supervisors.
+    pub fn service_counters(&self, component: &str) -> (Counter, Counter) {
+        let labels = ComponentLabels {
+            component: component.into(),
+        };
+        (
+            self.service_restarts.get_or_create(&labels).clone(),
+            self.service_crash_loops.get_or_create(&labels).clone(),
+        )
     }
 
     /// Called once per component at load.

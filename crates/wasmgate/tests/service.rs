@@ -277,6 +277,18 @@ fn a_crash_loop_is_reported() {
     assert!(line.contains("\"component\":\"shop\""), "{line}");
     let exited = server.wait_for_log(&["service exited; restarting"], Duration::from_secs(1));
     assert!(exited.contains("\"exit_code\":3"), "{exited}");
+    // Also visible to monitoring, not only in the log.
+    let metrics = runtime().block_on(get(server.admin, "/metrics")).text();
+    assert!(
+        metrics.contains("wasm_service_crash_loops_total{component=\"shop\"} "),
+        "{metrics}"
+    );
+    let restarts = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("wasm_service_restarts_total{component=\"shop\"} "))
+        .and_then(|n| n.trim().parse::<f64>().ok())
+        .unwrap_or_else(|| panic!("no restart counter:\n{metrics}"));
+    assert!(restarts >= 5.0, "{restarts}");
 }
 
 #[test]

@@ -28,7 +28,7 @@ use crate::record::{Counted, Direction, Pending};
 use http_body_util::BodyExt;
 use policy::SocketPolicy;
 use port_map::PortMap;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 use supervisor::{Replica, Supervisor};
@@ -36,18 +36,17 @@ use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinHandle;
 use wasmedge_sockets::NetContext;
 use wasmgate_manifest::Component;
-use wasmgate_telemetry::Telemetry;
+use wasmgate_telemetry::{Counter, Telemetry};
 use wasmtime::{Engine, Linker, Module};
 
 pub use wasmedge_sockets::linker;
 
-/// Counters about a service's replicas, for tests and reports.
-#[derive(Default)]
+/// Counters about a service's replicas, exported as metrics.
 pub struct ServiceStats {
-    /// Replica restarts since load.
-    pub restarts: AtomicU64,
-    /// Times a replica crossed the crash-loop threshold.
-    pub crash_looping: AtomicU64,
+    /// Replica restarts since load (`wasm_service_restarts_total`).
+    pub restarts: Counter,
+    /// Times a replica crossed the crash-loop threshold (`wasm_service_crash_loops_total`).
+    pub crash_looping: Counter,
 }
 
 pub struct ServiceExecutor {
@@ -128,7 +127,11 @@ pub fn load(
     })?;
 
     let component = Arc::new(component.clone());
-    let stats = Arc::new(ServiceStats::default());
+    let (restarts, crash_looping) = telemetry.metrics.service_counters(name);
+    let stats = Arc::new(ServiceStats {
+        restarts,
+        crash_looping,
+    });
     let (stop, stop_rx) = watch::channel(false);
     let primary = options.ports[0];
     let mut replicas = Vec::new();

@@ -100,7 +100,7 @@ impl Supervisor {
                 failures = 0;
             }
             failures += 1;
-            self.stats.restarts.fetch_add(1, Ordering::Relaxed);
+            self.stats.restarts.inc();
             let backoff = INITIAL_BACKOFF
                 .saturating_mul(1 << (failures - 1).min(16))
                 .min(MAX_BACKOFF);
@@ -122,7 +122,7 @@ impl Supervisor {
                 ),
             }
             if failures == CRASH_LOOP_AFTER {
-                self.stats.crash_looping.fetch_add(1, Ordering::Relaxed);
+                self.stats.crash_looping.inc();
                 tracing::error!(
                     component = %name, replica = index, failures,
                     "service is crash-looping: it keeps exiting or trapping; restarts continue \
