@@ -307,7 +307,8 @@ fn backend_kind_fields(backend: &KeyValueBackend) -> Vec<&'static str> {
 }
 
 impl Source<'_> {
-    fn check_name(
+    /// Names of stores, databases and auth schemes: identifiers, as component names are.
+    pub(crate) fn check_name(
         &self,
         name: &str,
         span: std::ops::Range<usize>,

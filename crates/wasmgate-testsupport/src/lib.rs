@@ -11,7 +11,7 @@ pub mod redis;
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::Child;
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 /// A loopback port nothing listens on right now.
@@ -63,6 +63,31 @@ pub fn wait_for_port(addr: SocketAddr, timeout: Duration, child: &mut Child, log
         }
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// Runs a set-up step (initdb, mariadb-install-db...) to completion; a failure panics with
+/// the step's own output.
+pub fn run_setup(command: &mut Command, program: &Path) {
+    let output = command
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", program.display()));
+    assert!(
+        output.status.success(),
+        "{} failed:\n{}{}",
+        program.display(),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// Sends a server's stdout and stderr to the file at `path`, which startup failures show.
+pub fn log_to<'c>(command: &'c mut Command, path: &Path) -> &'c mut Command {
+    let log = std::fs::File::create(path)
+        .unwrap_or_else(|e| panic!("cannot create {}: {e}", path.display()));
+    let log_err = log
+        .try_clone()
+        .unwrap_or_else(|e| panic!("cannot reopen {}: {e}", path.display()));
+    command.stdout(log).stderr(log_err)
 }
 
 /// A child process killed (and reaped) on drop.

@@ -1,8 +1,7 @@
 //! A throwaway MariaDB server: a fresh data directory, loopback TCP on a free port, and a
 //! database with a password-authenticated user (grant tables on, as in production).
 
-use crate::{find_binary, free_port, wait_for_port, ChildGuard};
-use std::fs::File;
+use crate::{find_binary, free_port, log_to, run_setup, wait_for_port, ChildGuard};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -48,52 +47,45 @@ impl MariaDb {
         let tmp = dir.path().join("tmp");
         std::fs::create_dir(&tmp).expect("mariadb temporary directory");
 
-        let output = Command::new(&install_db)
-            .arg("--no-defaults")
-            .arg(format!("--datadir={}", data.display()))
-            .arg(format!("--user={user}"))
-            .arg("--auth-root-authentication-method=normal")
-            .arg("--skip-test-db")
-            // Bootstrap temp tables go to TMPDIR under fixed names: two servers set up at
-            // once in a shared /tmp trip over each other's files.
-            .env("TMPDIR", &tmp)
-            .stdin(Stdio::null())
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run {}: {e}", install_db.display()));
-        assert!(
-            output.status.success(),
-            "{} failed:\n{}{}",
-            install_db.display(),
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
+        run_setup(
+            Command::new(&install_db)
+                .arg("--no-defaults")
+                .arg(format!("--datadir={}", data.display()))
+                .arg(format!("--user={user}"))
+                .arg("--auth-root-authentication-method=normal")
+                .arg("--skip-test-db")
+                // Bootstrap temp tables go to TMPDIR under fixed names: two servers set up at
+                // once in a shared /tmp trip over each other's files.
+                .env("TMPDIR", &tmp)
+                .stdin(Stdio::null()),
+            &install_db,
         );
 
         let port = free_port();
-        let log = File::create(&log_path).expect("mariadb log file");
-        let log_err = log.try_clone().expect("mariadb log file");
-        let child = Command::new(&server)
-            .arg("--no-defaults")
-            .arg(format!("--datadir={}", data.display()))
-            .arg(format!("--socket={}", socket.display()))
-            .arg(format!(
-                "--pid-file={}",
-                dir.path().join("mariadb.pid").display()
-            ))
-            .arg(format!("--port={port}"))
-            .arg(format!("--tmpdir={}", tmp.display()))
-            .arg("--bind-address=127.0.0.1")
-            .arg("--skip-networking=0")
-            // Users are matched by address: no DNS lookups of 127.0.0.1.
-            .arg("--skip-name-resolve")
-            .arg("--skip-log-bin")
-            .arg("--innodb-buffer-pool-size=32M")
-            .arg("--max-allowed-packet=64M")
-            .arg(format!("--user={user}"))
-            .stdin(Stdio::null())
-            .stdout(log)
-            .stderr(log_err)
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {}: {e}", server.display()));
+        let child = log_to(
+            Command::new(&server)
+                .arg("--no-defaults")
+                .arg(format!("--datadir={}", data.display()))
+                .arg(format!("--socket={}", socket.display()))
+                .arg(format!(
+                    "--pid-file={}",
+                    dir.path().join("mariadb.pid").display()
+                ))
+                .arg(format!("--port={port}"))
+                .arg(format!("--tmpdir={}", tmp.display()))
+                .arg("--bind-address=127.0.0.1")
+                .arg("--skip-networking=0")
+                // Users are matched by address: no DNS lookups of 127.0.0.1.
+                .arg("--skip-name-resolve")
+                .arg("--skip-log-bin")
+                .arg("--innodb-buffer-pool-size=32M")
+                .arg("--max-allowed-packet=64M")
+                .arg(format!("--user={user}"))
+                .stdin(Stdio::null()),
+            &log_path,
+        )
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {}: {e}", server.display()));
         let mut child = ChildGuard(child);
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
         wait_for_port(addr, Duration::from_secs(60), &mut child.0, &log_path);

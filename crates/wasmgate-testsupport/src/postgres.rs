@@ -5,8 +5,7 @@
 //! handed to the `postgres` system user (created by the Debian package) and `initdb` and
 //! the server run as that user.
 
-use crate::{find_binary, free_port, wait_for_port, ChildGuard};
-use std::fs::File;
+use crate::{find_binary, free_port, log_to, run_setup, wait_for_port, ChildGuard};
 use std::net::SocketAddr;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
@@ -52,42 +51,35 @@ impl Postgres {
             command
         };
 
-        let output = as_owner(&initdb)
-            .arg("-D")
-            .arg(&data)
-            .args([
-                "-U",
-                "postgres",
-                "--auth-local=trust",
-                "--auth-host=scram-sha-256",
-            ])
-            .args(["--encoding=UTF8", "--locale=C", "--no-sync"])
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run {}: {e}", initdb.display()));
-        assert!(
-            output.status.success(),
-            "{} failed:\n{}{}",
-            initdb.display(),
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
+        run_setup(
+            as_owner(&initdb)
+                .arg("-D")
+                .arg(&data)
+                .args([
+                    "-U",
+                    "postgres",
+                    "--auth-local=trust",
+                    "--auth-host=scram-sha-256",
+                ])
+                .args(["--encoding=UTF8", "--locale=C", "--no-sync"]),
+            &initdb,
         );
 
         let port = free_port();
-        let log = File::create(&log_path).expect("postgres log file");
-        let log_err = log.try_clone().expect("postgres log file");
-        let child = as_owner(&server)
-            .arg("-D")
-            .arg(&data)
-            .args(["-p", &port.to_string()])
-            .args(["-h", "127.0.0.1"])
-            .arg("-k")
-            .arg(dir.path())
-            // Throwaway data: skip the fsyncs.
-            .args(["-c", "fsync=off", "-c", "full_page_writes=off"])
-            .stdout(log)
-            .stderr(log_err)
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {}: {e}", server.display()));
+        let child = log_to(
+            as_owner(&server)
+                .arg("-D")
+                .arg(&data)
+                .args(["-p", &port.to_string()])
+                .args(["-h", "127.0.0.1"])
+                .arg("-k")
+                .arg(dir.path())
+                // Throwaway data: skip the fsyncs.
+                .args(["-c", "fsync=off", "-c", "full_page_writes=off"]),
+            &log_path,
+        )
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {}: {e}", server.display()));
         let mut child = ChildGuard(child);
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
         wait_for_port(addr, Duration::from_secs(60), &mut child.0, &log_path);

@@ -1,7 +1,6 @@
 //! A throwaway `redis-server`: no persistence, loopback only, its own port and directory.
 
-use crate::{find_binary, free_port, wait_for_port, ChildGuard};
-use std::fs::File;
+use crate::{find_binary, free_port, log_to, wait_for_port, ChildGuard};
 use std::net::SocketAddr;
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -23,21 +22,20 @@ impl Redis {
         let dir = tempfile::tempdir().expect("temporary directory for redis-server");
         let port = free_port();
         let log_path = dir.path().join("redis.log");
-        let log = File::create(&log_path).expect("redis-server log file");
-        let log_err = log.try_clone().expect("redis-server log file");
-        let child = Command::new(&binary)
-            .args(["--port", &port.to_string()])
-            .args(["--bind", "127.0.0.1"])
-            // No snapshots and no append-only file: tests want a clean, fast server.
-            .args(["--save", ""])
-            .args(["--appendonly", "no"])
-            .arg("--dir")
-            .arg(dir.path())
-            .stdin(Stdio::null())
-            .stdout(log)
-            .stderr(log_err)
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display()));
+        let child = log_to(
+            Command::new(&binary)
+                .args(["--port", &port.to_string()])
+                .args(["--bind", "127.0.0.1"])
+                // No snapshots and no append-only file: tests want a clean, fast server.
+                .args(["--save", ""])
+                .args(["--appendonly", "no"])
+                .arg("--dir")
+                .arg(dir.path())
+                .stdin(Stdio::null()),
+            &log_path,
+        )
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display()));
         let mut child = ChildGuard(child);
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
         wait_for_port(addr, Duration::from_secs(20), &mut child.0, &log_path);

@@ -8,7 +8,7 @@ use crate::auth::{
 };
 use crate::error::ManifestError;
 use crate::location::position;
-use crate::parse::{is_identifier, Source};
+use crate::parse::Source;
 use crate::units::parse_duration;
 use serde::de::{self, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer};
@@ -157,7 +157,7 @@ impl Source<'_> {
         let line = position(self.text, raw.span().start).line;
         let table = match raw.get_ref() {
             RawRouteAuth::Scheme(name) => {
-                self.scheme_name(name, raw.span(), &field)?;
+                self.check_name(name, raw.span(), &field)?;
                 return Ok(RouteAuth {
                     scheme: name.clone(),
                     kind: None,
@@ -187,7 +187,7 @@ impl Source<'_> {
                 ))
             }
         };
-        self.scheme_name(scheme.get_ref(), scheme.span(), &format!("{field}.{kind}"))?;
+        self.check_name(scheme.get_ref(), scheme.span(), &format!("{field}.{kind}"))?;
         if kind == AuthKind::ApiKey {
             let jwt_only = [
                 ("audience", table.audience.as_ref().map(Spanned::span)),
@@ -352,7 +352,7 @@ impl Source<'_> {
         let mut schemes = BTreeMap::new();
         for (name, scheme) in &raw.api_key {
             let field = format!("auth.api_key.{name}");
-            self.scheme_name(name, scheme.span(), &field)?;
+            self.check_name(name, scheme.span(), &field)?;
             schemes.insert(
                 name.clone(),
                 AuthScheme::ApiKey(self.api_key_scheme(scheme.get_ref(), &field)?),
@@ -360,7 +360,7 @@ impl Source<'_> {
         }
         for (name, scheme) in &raw.jwt {
             let field = format!("auth.jwt.{name}");
-            self.scheme_name(name, scheme.span(), &field)?;
+            self.check_name(name, scheme.span(), &field)?;
             if schemes.contains_key(name) {
                 return Err(self.error(
                     scheme.span(),
@@ -500,23 +500,6 @@ impl Source<'_> {
             ));
         }
         Ok(JwtKeys::Secret(SecretBytes::new(secret.as_bytes())))
-    }
-
-    fn scheme_name(
-        &self,
-        name: &str,
-        span: std::ops::Range<usize>,
-        field: &str,
-    ) -> Result<(), ManifestError> {
-        if is_identifier(name) {
-            Ok(())
-        } else {
-            Err(self.error(
-                span,
-                field,
-                "a scheme name uses only letters, digits, '-', '_' and '.'",
-            ))
-        }
     }
 
     fn string_list(
