@@ -17,7 +17,7 @@ mod service;
 mod shutdown;
 mod tls;
 
-pub use admin::AdminServer;
+pub use admin::{AdminOptions, AdminServer};
 pub use auth::{AuthPolicies, AuthSetupError};
 pub use limits::{ClientIdentity, RouteLimiter, MAX_TRACKED_CLIENTS};
 pub use listener::{Server, ServerOptions};

@@ -9,8 +9,8 @@ use wasmgate_capabilities::Capabilities;
 use wasmgate_manifest::{Manifest, RoutePath, RuntimeConfig, MANIFEST_FILE_NAME};
 use wasmgate_runtime::{CacheStatus, Executor, RouteInfo, Runtime, RuntimeOptions};
 use wasmgate_server::{
-    AdminServer, AuthPolicies, CertificateFiles, CertificateStore, Healthz, RouteLimiter,
-    RouteTarget, Router, Server, ServerOptions, Shutdown,
+    AdminOptions, AdminServer, AuthPolicies, CertificateFiles, CertificateStore, Healthz,
+    RouteLimiter, RouteTarget, Router, Server, ServerOptions, Shutdown,
 };
 use wasmgate_telemetry::Telemetry;
 
@@ -81,7 +81,7 @@ async fn serve(
     let admin = if args.no_admin {
         None
     } else {
-        let admin = AdminServer::bind(args.admin_listen, telemetry)
+        let admin = AdminServer::bind(args.admin_listen, AdminOptions { telemetry })
             .await
             .with_context(|| {
                 format!(
