@@ -19,6 +19,8 @@
 # and the service guest (a server built for WasmEdge's sockets, run by executor = "service"):
 #
 #   examples/service-hyper-wasmedge -> examples/service-hyper-wasmedge/target/wasm32-wasip1/release/service-hyper-wasmedge.wasm
+#   examples/service-mysql-wasmedge -> examples/service-mysql-wasmedge/target/wasm32-wasip1/release/service-mysql-wasmedge.wasm
+#     (mysql_async_wasi links zstd, which is C: it needs the C guest's toolchain, below)
 #
 # Each Rust guest is its own cargo package (own Cargo.lock, own target/). The wasi:http
 # guests are built for wasm32-wasip2, which makes rustc emit a component directly; the
@@ -103,7 +105,9 @@ done
 # missing piece of the toolchain (clang, wasm-ld, wasi-libc, compiler-rt builtins).
 C_GUEST=examples/wagi-hello-c
 C_PACKAGES=$(paste -sd ' ' "$ROOT/scripts/c-guest-packages.txt")
+C_TOOLCHAIN=0
 if check_errors=$("$ROOT/$C_GUEST/build.sh" --check 2>&1); then
+    C_TOOLCHAIN=1
     "$ROOT/$C_GUEST/build.sh"
     wasm="$ROOT/$C_GUEST/wagi-hello-c.wasm"
     if [[ ! -f "$wasm" ]]; then
@@ -121,6 +125,34 @@ else
     echo "Skipping $C_GUEST: no working clang + wasi-libc toolchain for wasm32-wasi." >&2
     echo "  To build it, install the Debian packages: $C_PACKAGES" >&2
     echo "  (listed in scripts/c-guest-packages.txt). Set REQUIRE_C_GUESTS=1 to make this an error." >&2
+fi
+
+# The MySQL service guest: mysql_async_wasi's protocol crate (mysql_common) always builds
+# zstd from C source. cc-rs hands clang `--target=wasm32-wasip1`, a name clang 14 does not
+# know; CFLAGS come after it, so they name the target clang knows and the wasi-libc sysroot
+# (found as in the C guest's build.sh).
+MYSQL_GUEST=examples/service-mysql-wasmedge
+if [[ $C_TOOLCHAIN == 1 ]]; then
+    sysroot=${WASI_SYSROOT:-}
+    for candidate in /usr/share/wasi-sysroot /opt/wasi-sdk/share/wasi-sysroot /usr; do
+        if [[ -z $sysroot && ( -f $candidate/lib/wasm32-wasi/libc.a || -f $candidate/lib/wasm32-wasi/lib/libc.a ) ]]; then
+            sysroot=$candidate
+        fi
+    done
+    CFLAGS_wasm32_wasip1="--target=wasm32-wasi --sysroot=$sysroot" \
+        cargo build --release --quiet \
+        --target wasm32-wasip1 \
+        --manifest-path "$ROOT/$MYSQL_GUEST/Cargo.toml" \
+        --target-dir "$ROOT/$MYSQL_GUEST/target" \
+        ${cargo_args[@]+"${cargo_args[@]}"}
+    wasm="$ROOT/$MYSQL_GUEST/target/wasm32-wasip1/release/service-mysql-wasmedge.wasm"
+    if [[ ! -f "$wasm" ]]; then
+        echo "error: expected $wasm after building $MYSQL_GUEST" >&2
+        exit 1
+    fi
+    outputs+=("$wasm")
+else
+    echo "Skipping $MYSQL_GUEST: it needs the C toolchain for wasm32-wasi (see above)." >&2
 fi
 
 printf '%s\n' "${outputs[@]}"

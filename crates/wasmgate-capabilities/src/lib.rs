@@ -126,6 +126,7 @@ impl Grant {
             logging: logging::State::new(self.inner.component.clone(), &invocation),
             grant: self.clone(),
             calls,
+            spans: None,
         }
     }
 }
@@ -141,11 +142,19 @@ pub struct InstanceCaps {
     pub logging: logging::State,
     /// Host calls made so far, by capability; read for the invocation record.
     pub calls: HostCalls,
+    /// Where host calls add their spans; `None` (nothing collected) unless span export is on.
+    pub spans: Option<wasmgate_telemetry::spans::SpanBuffer>,
 }
 
 impl InstanceCaps {
     pub fn component(&self) -> &str {
         &self.grant.inner.component
+    }
+
+    /// Makes host calls that matter (outbound HTTP, key-value, SQL) add spans to `buffer`.
+    pub fn collect_spans(&mut self, buffer: wasmgate_telemetry::spans::SpanBuffer) {
+        self.outbound.collect_spans(buffer.clone());
+        self.spans = Some(buffer);
     }
 
     pub(crate) fn variables(&self) -> &wasmtime_wasi_config::WasiConfigVariables {

@@ -163,9 +163,12 @@ impl HostPattern {
             HostPattern::Any => true,
             HostPattern::Name(name) => host.eq_ignore_ascii_case(name),
             HostPattern::Subdomains(suffix) => {
+                // Compared as bytes: the host is guest-controlled and may end in a multi-byte
+                // character, where slicing the str at the suffix's length would panic.
+                let (host, suffix) = (host.as_bytes(), suffix.as_bytes());
                 host.len() > suffix.len() + 1
                     && host[host.len() - suffix.len()..].eq_ignore_ascii_case(suffix)
-                    && host.as_bytes()[host.len() - suffix.len() - 1] == b'.'
+                    && host[host.len() - suffix.len() - 1] == b'.'
             }
             HostPattern::Ip(ip) => host
                 .trim_start_matches('[')
@@ -357,5 +360,16 @@ mod tests {
             let err = OutboundHost::parse(pattern).unwrap_err();
             assert!(err.contains(needle), "{pattern}: {err}");
         }
+    }
+
+    // Found by the `units_and_hosts` fuzz target: a host whose suffix-length tail starts inside
+    // a multi-byte character panicked instead of not matching.
+    #[test]
+    fn subdomain_wildcard_does_not_match_a_host_ending_in_non_ascii() {
+        let pattern = OutboundHost::parse("https://*.exaemoc").unwrap();
+        assert!(!pattern.matches("https", "w.exampl\u{fffd}e.bom", 443));
+        assert!(!pattern.matches("https", "a.\u{e9}xaemoc", 443));
+        let pattern = OutboundHost::parse("https://*.example.com").unwrap();
+        assert!(!pattern.matches("https", "\u{e9}\u{e9}xample.com", 443));
     }
 }

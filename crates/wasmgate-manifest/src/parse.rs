@@ -269,7 +269,9 @@ impl Source<'_> {
     }
 
     fn route_host(&self, host: &Spanned<String>, field: &str) -> Result<String, ManifestError> {
-        let text = host.get_ref().trim();
+        // The router drops a request host's trailing dot (`example.com.` is `example.com`);
+        // a route host kept with one would never match.
+        let text = host.get_ref().trim().trim_end_matches('.');
         let valid = !text.is_empty()
             && text
                 .chars()

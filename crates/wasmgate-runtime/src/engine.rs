@@ -10,8 +10,6 @@
 //! - epoch interruption: a guest burning CPU yields back to tokio every tick, so one busy guest
 //!   cannot starve other requests and the per-request timeout can fire.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 use wasmgate_manifest::{Limits, Manifest};
@@ -91,47 +89,44 @@ impl EngineSettings {
     }
 }
 
-/// Advances the engine's epoch every [`EPOCH_TICK`] on one thread, for the life of the value.
+/// Advances an engine's epoch every [`EPOCH_TICK`] on one thread, for as long as the engine
+/// lives. The thread holds only a weak reference and ends by itself once the engine is gone:
+/// after a hot reload the old engine lives on in its in-flight requests (their instances hold
+/// it), and those guests still need ticks for their timeouts to fire.
 pub struct EpochTicker {
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
+    _thread: JoinHandle<()>,
 }
 
 impl EpochTicker {
     pub fn start(engine: &Engine) -> std::io::Result<EpochTicker> {
-        let stop = Arc::new(AtomicBool::new(false));
         let weak = engine.weak();
-        let flag = stop.clone();
         let thread = std::thread::Builder::new()
             .name("wasmgate-epoch".into())
-            .spawn(move || {
-                while !flag.load(Ordering::Relaxed) {
-                    std::thread::sleep(EPOCH_TICK);
-                    match weak.upgrade() {
-                        Some(engine) => engine.increment_epoch(),
-                        None => break,
-                    }
+            .spawn(move || loop {
+                std::thread::sleep(EPOCH_TICK);
+                match weak.upgrade() {
+                    Some(engine) => engine.increment_epoch(),
+                    None => break,
                 }
             })?;
-        Ok(EpochTicker {
-            stop,
-            thread: Some(thread),
-        })
-    }
-}
-
-impl Drop for EpochTicker {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
+        Ok(EpochTicker { _thread: thread })
     }
 }
 
 /// Makes a store's guest yield to tokio at every epoch tick, so a CPU-bound guest shares its
 /// worker thread and the request deadline (a tokio timeout) can fire.
-pub fn yield_every_tick<T>(store: &mut wasmtime::Store<T>) {
+///
+/// The yield is `tokio::task::yield_now`, which puts the guest back only after its worker has
+/// polled the I/O driver. wasmtime's own async yield wakes the task at once; a worker that
+/// always has a ready task looks at sockets only every 61 polls, each a 10 ms slice of guest,
+/// so with four spinning guests on two cores a quick request to another route waited up to
+/// 780 ms.
+pub fn yield_every_tick<T: 'static>(store: &mut wasmtime::Store<T>) {
     store.set_epoch_deadline(1);
-    store.epoch_deadline_async_yield_and_update(1);
+    store.epoch_deadline_callback(|_| {
+        Ok(wasmtime::UpdateDeadline::YieldCustom(
+            1,
+            Box::pin(tokio::task::yield_now()),
+        ))
+    });
 }

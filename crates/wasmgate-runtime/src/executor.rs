@@ -56,6 +56,12 @@ pub trait Executor: Send + Sync + 'static {
         request: http::Request<hyper::body::Incoming>,
         context: RequestContext,
     ) -> ResponseFuture;
+
+    /// Whether it can serve now. Executors that start something long-running (services)
+    /// answer false until it is up; a hot reload waits for this before switching over.
+    fn ready(&self) -> bool {
+        true
+    }
 }
 
 /// A short `text/plain` response, for errors Wasmgate answers itself.

@@ -76,12 +76,12 @@ impl HttpExecutor {
         context: RequestContext,
     ) -> http::Response<ResponseBody> {
         let started = Instant::now();
-        let pending = Pending::new(
+        let pending = Pending::for_request(
             &self.telemetry,
             &context,
             &self.name,
             "http",
-            request.method(),
+            &request,
             started,
         );
         let deadline = tokio::time::Instant::from_std(started + self.component.limits.timeout);
@@ -98,10 +98,13 @@ impl HttpExecutor {
                 }
             };
 
-        let caps = self.grant.instance(InvocationInfo {
+        let mut caps = self.grant.instance(InvocationInfo {
             invocation_id: context.invocation_id,
             trace: context.trace,
         });
+        if let Some(spans) = pending.span_buffer() {
+            caps.collect_spans(spans.clone());
+        }
         let (state, output) = match HostState::new(&self.component, caps) {
             Ok(built) => built,
             Err(e) => {
@@ -167,12 +170,14 @@ impl HttpExecutor {
             let _permit = permit;
             let pre = executor.pre.clone();
             let mut instantiate_us = 0;
+            let instantiating = Instant::now();
+            let mut instantiated = None;
             let run = async {
-                let instantiating = Instant::now();
                 let proxy = match pre.instantiate_async(&mut store).await {
                     Ok(proxy) => proxy,
                     Err(e) => return TaskEnd::InstantiateFailed(e),
                 };
+                instantiated = Some(Instant::now());
                 instantiate_us = instantiating.elapsed().as_micros() as u64;
                 match proxy
                     .wasi_http_incoming_handler()
@@ -186,6 +191,7 @@ impl HttpExecutor {
             let end = tokio::time::timeout_at(deadline, run)
                 .await
                 .unwrap_or(TaskEnd::TimedOut);
+            let ran_until = Instant::now();
             let hit_memory_limit = store.data().limiter.hit_limit();
             let peak_memory = store.data().limiter.peak();
             let host_calls = store.data().caps.calls.clone();
@@ -202,7 +208,16 @@ impl HttpExecutor {
                 host_calls,
                 clock,
             };
-            executor.finish(&task_context, &task_pending, end, usage, &output)
+            let outcome = executor.finish(&task_context, &task_pending, end, usage, &output);
+            if let Some(spans) = task_pending.span_buffer() {
+                let times = crate::record::InstanceTimes {
+                    instantiating,
+                    instantiated,
+                    ran_until,
+                };
+                crate::record::instance_spans(spans, &executor.name, times, outcome);
+            }
+            outcome
         });
 
         let answer = receiver.await;

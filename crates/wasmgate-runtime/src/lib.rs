@@ -39,6 +39,12 @@ pub use executor::{
     Scheme,
 };
 pub use outcome::Outcome;
-pub use record::record_unserved;
+pub use record::{record_unserved, request_span};
 pub use runtime::{LoadedComponent, Runtime, RuntimeOptions, SubRouteExecutor, DEFAULT_HISTORY};
 pub use wagi::{percent_decode, SubRoute};
+
+/// Parsers exposed for the fuzz targets in `fuzz/` only; not part of the API.
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use crate::wagi::response::{find_head_end, parse_head, Head, HeadError, MAX_HEAD};
+}

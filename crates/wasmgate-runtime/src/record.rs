@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use wasmgate_capabilities::HostCalls;
+use wasmgate_telemetry::spans::{ChildSpan, RequestHead, RequestSpan, SpanBuffer, SpanKind};
 use wasmgate_telemetry::{method_label, HostCallSummary, InvocationRecord, Telemetry};
 
 pub struct Pending {
@@ -25,6 +26,8 @@ pub struct Pending {
     body_cut: AtomicBool,
     /// HEAD responses have no body to send, so an unpolled body is not a cut one.
     head_request: bool,
+    /// The request's SERVER span and its children, only when span export is on.
+    spans: Option<RequestSpan>,
 }
 
 impl Pending {
@@ -36,10 +39,52 @@ impl Pending {
         method: &http::Method,
         started: Instant,
     ) -> Arc<Pending> {
+        Arc::new(Pending::build(
+            telemetry,
+            context,
+            component,
+            executor,
+            method,
+            started,
+            None::<&http::Request<()>>,
+        ))
+    }
+
+    /// [`Pending::new`] for `request`, whose line and headers its span reports when span
+    /// export is on.
+    pub fn for_request<B>(
+        telemetry: &Arc<Telemetry>,
+        context: &RequestContext,
+        component: &Arc<str>,
+        executor: &'static str,
+        request: &http::Request<B>,
+        started: Instant,
+    ) -> Arc<Pending> {
+        Arc::new(Pending::build(
+            telemetry,
+            context,
+            component,
+            executor,
+            request.method(),
+            started,
+            Some(request),
+        ))
+    }
+
+    fn build<B>(
+        telemetry: &Arc<Telemetry>,
+        context: &RequestContext,
+        component: &Arc<str>,
+        executor: &'static str,
+        method: &http::Method,
+        started: Instant,
+        request: Option<&http::Request<B>>,
+    ) -> Pending {
+        let spans = request_span(telemetry, context, request, started);
         let started_at_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64);
-        Arc::new(Pending {
+        Pending {
             record: Mutex::new(InvocationRecord {
                 id: context.invocation_id,
                 trace_id: context.trace.trace_id,
@@ -58,7 +103,13 @@ impl Pending {
             response_bytes: AtomicU64::new(0),
             body_cut: AtomicBool::new(false),
             head_request: method == http::Method::HEAD,
-        })
+            spans,
+        }
+    }
+
+    /// Where this invocation's child spans go; `None` when span export is off.
+    pub fn span_buffer(&self) -> Option<&SpanBuffer> {
+        self.spans.as_ref().map(|s| &s.children)
     }
 
     /// Changes the record in place.
@@ -81,7 +132,60 @@ impl Drop for Pending {
         if *self.body_cut.get_mut() && record.outcome == "ok" {
             record.outcome = "client_gone";
         }
-        self.telemetry.emit(record);
+        let mut spans = self.spans.take();
+        if let Some(spans) = &mut spans {
+            spans.finished = Some(Instant::now());
+        }
+        self.telemetry.emit_traced(record, spans);
+    }
+}
+
+/// The SERVER span's starting point for a request, when span export is on (else `None`, and
+/// nothing is built).
+pub fn request_span<B>(
+    telemetry: &Telemetry,
+    context: &RequestContext,
+    request: Option<&http::Request<B>>,
+    started: Instant,
+) -> Option<RequestSpan> {
+    if !telemetry.tracing() {
+        return None;
+    }
+    let scheme = match context.scheme {
+        crate::Scheme::Http => "http",
+        crate::Scheme::Https => "https",
+    };
+    let mut span = RequestSpan::new(
+        context.trace,
+        started,
+        scheme,
+        context.local_addr,
+        context.remote_addr,
+    );
+    span.http = request.map(request_head);
+    Some(span)
+}
+
+fn request_head<B>(request: &http::Request<B>) -> RequestHead {
+    let authority = request.uri().authority().cloned().or_else(|| {
+        request
+            .headers()
+            .get(http::header::HOST)
+            .and_then(|h| http::uri::Authority::try_from(h.as_bytes()).ok())
+    });
+    let method = request.method();
+    RequestHead {
+        uri: request.uri().clone(),
+        authority,
+        protocol_version: match request.version() {
+            http::Version::HTTP_09 => "0.9",
+            http::Version::HTTP_10 => "1.0",
+            http::Version::HTTP_2 => "2",
+            http::Version::HTTP_3 => "3",
+            _ => "1.1",
+        },
+        user_agent: request.headers().get(http::header::USER_AGENT).cloned(),
+        method_original: (method_label(method.as_str()) == "_OTHER").then(|| method.clone()),
     }
 }
 
@@ -102,6 +206,7 @@ pub fn record_unserved(
     detail: String,
 ) {
     let pending = Pending::new(telemetry, context, component, "none", method, started);
+    // The SERVER span of a refused request has no children.
     pending.update(|r| {
         r.outcome = outcome;
         r.status = status.as_u16();
@@ -205,4 +310,48 @@ pub(crate) fn fill_host_calls(record: &mut InvocationRecord, calls: &HostCalls) 
             time_us: stats.duration.as_micros() as u64,
         })
         .collect();
+}
+
+/// When an instance was being created and ran, for its spans.
+pub(crate) struct InstanceTimes {
+    pub instantiating: Instant,
+    /// `None` when instantiation failed (or did not finish in time).
+    pub instantiated: Option<Instant>,
+    pub ran_until: Instant,
+}
+
+/// The `instantiate` and `execute` spans of one instance (children of the request's SERVER
+/// span); the execute span fails when the invocation's outcome is a fault. The component is
+/// in their names and on the SERVER span, not repeated as attributes.
+pub(crate) fn instance_spans(
+    spans: &SpanBuffer,
+    component: &Arc<str>,
+    times: InstanceTimes,
+    outcome: crate::Outcome,
+) {
+    let failed = (outcome != crate::Outcome::Ok).then(|| outcome.as_str().to_string());
+    spans.push(ChildSpan {
+        span_id: None,
+        name: format!("instantiate {component}").into(),
+        kind: SpanKind::Internal,
+        start: times.instantiating,
+        end: times.instantiated.unwrap_or(times.ran_until),
+        attributes: Vec::new(),
+        error: if times.instantiated.is_none() {
+            failed.clone()
+        } else {
+            None
+        },
+    });
+    if let Some(instantiated) = times.instantiated {
+        spans.push(ChildSpan {
+            span_id: None,
+            name: format!("execute {component}").into(),
+            kind: SpanKind::Internal,
+            start: instantiated,
+            end: times.ran_until,
+            attributes: Vec::new(),
+            error: failed,
+        });
+    }
 }

@@ -198,6 +198,15 @@ impl Runtime {
         &self.loaded
     }
 
+    /// Components whose executor cannot serve yet (services still starting), in name order.
+    pub fn not_ready(&self) -> Vec<&str> {
+        self.executors
+            .iter()
+            .filter(|(_, executor)| !executor.ready())
+            .map(|(name, _)| name.as_str())
+            .collect()
+    }
+
     pub fn engine(&self) -> &Engine {
         &self.engine
     }

@@ -17,11 +17,14 @@ mod service;
 mod shutdown;
 mod tls;
 
-pub use admin::{AdminOptions, AdminServer};
+pub use admin::{
+    AdminAccess, AdminAccessError, AdminError, AdminOptions, AdminServer, AdminTls, AdminToken,
+    ReloadApp,
+};
 pub use auth::{AuthPolicies, AuthSetupError};
 pub use limits::{ClientIdentity, RouteLimiter, MAX_TRACKED_CLIENTS};
 pub use listener::{Server, ServerOptions};
-pub use router::{RouteTarget, Router};
+pub use router::{LiveRouter, RouteTarget, Router};
 pub use service::Healthz;
 pub use shutdown::Shutdown;
-pub use tls::{CertificateFiles, CertificateStore, TlsError, RELOAD_INTERVAL};
+pub use tls::{client_verifier, CertificateFiles, CertificateStore, TlsError, RELOAD_INTERVAL};

@@ -5,7 +5,7 @@
 //! knowledge works). On shutdown the listener closes at once, idle keep-alive connections are
 //! closed, in-flight requests finish (up to a grace period), and then `run` returns.
 
-use crate::router::Router;
+use crate::router::LiveRouter;
 use crate::service::Dispatcher;
 use crate::shutdown::Shutdown;
 use crate::tls::CertificateStore;
@@ -18,7 +18,7 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
-use wasmgate_runtime::{Executor, Scheme};
+use wasmgate_runtime::Scheme;
 use wasmgate_telemetry::Telemetry;
 
 #[derive(Clone)]
@@ -65,7 +65,7 @@ pub struct Server {
 impl Server {
     pub async fn bind(
         addr: SocketAddr,
-        router: Router<Arc<dyn Executor>>,
+        router: LiveRouter,
         options: ServerOptions,
     ) -> std::io::Result<Server> {
         let listener = TcpListener::bind(addr).await?;

@@ -4,9 +4,10 @@
 //! beats a shorter one; for the same path, a route bound to the request's host beats one for
 //! any host. The manifest forbids two identical routes, so the order is total.
 
+use arc_swap::ArcSwap;
 use std::sync::Arc;
 use wasmgate_manifest::RoutePath;
-use wasmgate_runtime::RouteInfo;
+use wasmgate_runtime::{Executor, RouteInfo};
 
 /// A route ready to match, carrying whatever the server dispatches to (`T`).
 #[derive(Debug)]
@@ -47,6 +48,34 @@ impl<T> Router<T> {
     /// Routes in match order, most specific first.
     pub fn routes(&self) -> &[RouteTarget<T>] {
         &self.routes
+    }
+}
+
+/// The routing table being served, replaceable while serving (hot reload).
+///
+/// Each request takes the table current when it arrives and keeps the executor it routed to
+/// until its response is done, so a replaced table's requests finish on the old version while
+/// new ones see the new table at once. Readers never block on a reload.
+#[derive(Clone)]
+pub struct LiveRouter(Arc<ArcSwap<Router<Arc<dyn Executor>>>>);
+
+impl LiveRouter {
+    pub fn new(router: Router<Arc<dyn Executor>>) -> LiveRouter {
+        LiveRouter(Arc::new(ArcSwap::from_pointee(router)))
+    }
+
+    /// Serves `router` from now on; returns the table it replaced.
+    pub fn replace(&self, router: Router<Arc<dyn Executor>>) -> Arc<Router<Arc<dyn Executor>>> {
+        self.0.swap(Arc::new(router))
+    }
+
+    pub fn current(&self) -> Arc<Router<Arc<dyn Executor>>> {
+        self.0.load_full()
+    }
+
+    /// The current table without touching its reference count (the per-request path).
+    pub(crate) fn load(&self) -> arc_swap::Guard<Arc<Router<Arc<dyn Executor>>>> {
+        self.0.load()
     }
 }
 

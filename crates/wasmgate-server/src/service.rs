@@ -1,6 +1,6 @@
 //! One request's way from hyper to an executor: find the route, assign an invocation id, call.
 
-use crate::router::Router;
+use crate::router::LiveRouter;
 use hyper::body::Incoming;
 use hyper::service::Service;
 use std::convert::Infallible;
@@ -17,7 +17,7 @@ use wasmgate_telemetry::TraceContext;
 const TRACEPARENT: &str = "traceparent";
 
 pub struct Dispatcher {
-    router: Router<Arc<dyn Executor>>,
+    router: LiveRouter,
     scheme: Scheme,
     next_invocation: AtomicU64,
     telemetry: Option<Arc<Telemetry>>,
@@ -25,7 +25,7 @@ pub struct Dispatcher {
 
 impl Dispatcher {
     pub fn new(
-        router: Router<Arc<dyn Executor>>,
+        router: LiveRouter,
         scheme: Scheme,
         telemetry: Option<Arc<Telemetry>>,
     ) -> Dispatcher {
@@ -62,7 +62,8 @@ impl Dispatcher {
                 .get(http::header::HOST)
                 .and_then(|h| h.to_str().ok())
         });
-        let Some(route) = self.router.route(host, request.uri().path()) else {
+        let router = self.router.load();
+        let Some(route) = router.route(host, request.uri().path()) else {
             let body = format!("no route for {}\n", request.uri().path());
             return Box::pin(async move { Ok(text_response(http::StatusCode::NOT_FOUND, body)) });
         };

@@ -1,5 +1,5 @@
-//! TLS for the public listener: certificates from PEM files, chosen by SNI, reloaded when
-//! their files change.
+//! TLS for the public and admin listeners: certificates from PEM files, chosen by SNI,
+//! reloaded when their files change; client certificates checked against a CA file.
 //!
 //! - Each certificate is a chain (`cert.pem`) and its key (`key.pem`: PKCS#8, PKCS#1 or SEC1).
 //!   The names it serves are its subject alternative DNS names, wildcards included. A client
@@ -16,7 +16,10 @@ use std::time::{Duration, SystemTime};
 use tokio_rustls::rustls;
 use tokio_rustls::rustls::pki_types::pem::PemObject;
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use tokio_rustls::rustls::server::{ClientHello, ResolvesServerCert};
+use tokio_rustls::rustls::server::danger::ClientCertVerifier;
+use tokio_rustls::rustls::server::{
+    ClientHello, NoClientAuth, ResolvesServerCert, WebPkiClientVerifier,
+};
 use tokio_rustls::rustls::sign::CertifiedKey;
 
 /// How often certificate files are checked for changes.
@@ -85,6 +88,15 @@ impl CertificateStore {
 
     /// The server config using this store: TLS 1.2 and 1.3, ALPN h2 then http/1.1.
     pub fn server_config(self: &Arc<Self>) -> Result<Arc<rustls::ServerConfig>, TlsError> {
+        self.server_config_verifying_clients(Arc::new(NoClientAuth))
+    }
+
+    /// [`CertificateStore::server_config`] that also asks clients for a certificate and
+    /// lets `verifier` (see [`client_verifier`]) accept or refuse the handshake.
+    pub fn server_config_verifying_clients(
+        self: &Arc<Self>,
+        verifier: Arc<dyn ClientCertVerifier>,
+    ) -> Result<Arc<rustls::ServerConfig>, TlsError> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let mut config = rustls::ServerConfig::builder_with_provider(provider)
             .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
@@ -92,7 +104,7 @@ impl CertificateStore {
                 path: PathBuf::new(),
                 message: e.to_string(),
             })?
-            .with_no_client_auth()
+            .with_client_cert_verifier(verifier)
             .with_cert_resolver(self.clone());
         config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
         Ok(Arc::new(config))
@@ -182,6 +194,31 @@ impl ResolvesServerCert for CertificateStore {
         }
         Some(loaded.default.clone())
     }
+}
+
+/// Requires clients to present a certificate chaining to one of the CAs in `ca_file` (PEM,
+/// one or more certificates); a client without one, or with one from another CA, fails the
+/// handshake. The file is read once: a new CA needs a restart.
+pub fn client_verifier(ca_file: &Path) -> Result<Arc<dyn ClientCertVerifier>, TlsError> {
+    let invalid = |message: String| TlsError::Invalid {
+        path: ca_file.to_path_buf(),
+        message,
+    };
+    let pem = read(ca_file)?;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(&pem) {
+        let cert = cert.map_err(|e| invalid(format!("not a PEM certificate: {e}")))?;
+        roots
+            .add(cert)
+            .map_err(|e| invalid(format!("not a usable CA certificate: {e}")))?;
+    }
+    if roots.is_empty() {
+        return Err(invalid("no CERTIFICATE block found".to_string()));
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+        .build()
+        .map_err(|e| invalid(e.to_string()))
 }
 
 fn stamps(files: &[CertificateFiles]) -> Vec<FileStamp> {

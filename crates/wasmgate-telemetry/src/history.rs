@@ -94,6 +94,30 @@ impl History {
             .collect()
     }
 
+    /// The record with this invocation id, while it is still in the ring.
+    pub fn get(&self, id: u64) -> Option<Arc<InvocationRecord>> {
+        let records = self
+            .records
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        records.iter().find(|r| r.id == id).cloned()
+    }
+
+    /// Every record in the ring, newest first: cheap (reference counts only), so the lock is
+    /// held for a moment whatever the caller then computes.
+    pub fn snapshot(&self) -> Vec<Arc<InvocationRecord>> {
+        let records = self
+            .records
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        records.iter().cloned().collect()
+    }
+
+    /// How many records the ring keeps (`--invocation-history`).
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
     pub fn len(&self) -> usize {
         self.records.lock().map_or(0, |r| r.len())
     }

@@ -8,7 +8,12 @@
 mod exposition;
 mod history;
 mod metrics;
+mod otlp;
+mod otlp_encode;
+mod otlp_transport;
 mod record;
+pub mod spans;
+mod summary;
 mod trace;
 
 pub use exposition::{
@@ -16,18 +21,25 @@ pub use exposition::{
 };
 pub use history::{History, InvocationQuery, LIVE_BUFFER};
 pub use metrics::{CacheResult, Metrics};
+pub use otlp::{OtlpConfig, OtlpConfigError, SpanExport};
+pub use otlp_transport::{Protocol as OtlpProtocol, GRPC_EXPORT_PATH};
 pub use prometheus_client::metrics::counter::Counter;
 pub use prometheus_client::metrics::gauge::Gauge;
 pub use record::{count_lines, method_label, HostCallSummary, InvocationRecord};
+pub use summary::{summarize, Percentiles, RouteSummary, RoutesSummary, RATE_WINDOW_MS};
 pub use trace::{parse_traceparent, TraceContext, TraceId};
 
-use std::sync::Arc;
+use spans::RequestSpan;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 /// Where invocation records go. One per process, shared by every executor.
 pub struct Telemetry {
     pub metrics: Metrics,
     pub history: History,
     app: Arc<str>,
+    /// Set once at startup when OTLP span export is configured; unset, requests build no spans.
+    spans: OnceLock<SpanExport>,
 }
 
 impl Telemetry {
@@ -36,6 +48,7 @@ impl Telemetry {
             metrics: Metrics::new(),
             history: History::new(history_capacity),
             app: app.into(),
+            spans: OnceLock::new(),
         }
     }
 
@@ -44,35 +57,41 @@ impl Telemetry {
         &self.app
     }
 
+    /// Starts exporting spans as `config` says (on the current tokio runtime). Only the first
+    /// call has an effect.
+    pub fn start_span_export(&self, config: OtlpConfig) -> SpanExport {
+        let counters = self.metrics.span_counters();
+        self.spans
+            .get_or_init(|| SpanExport::start(config, counters))
+            .clone()
+    }
+
+    /// Whether requests should collect spans: the one check the request path makes.
+    pub fn tracing(&self) -> bool {
+        self.spans.get().is_some()
+    }
+
+    /// Sends the spans still queued (graceful shutdown); false if `timeout` passed first.
+    pub async fn flush_spans(&self, timeout: Duration) -> bool {
+        match self.spans.get() {
+            Some(export) => export.flush(timeout).await,
+            None => true,
+        }
+    }
+
+    /// [`Telemetry::emit`], plus the invocation's spans when they were collected.
+    pub fn emit_traced(&self, record: InvocationRecord, request: Option<RequestSpan>) {
+        if let (Some(request), Some(export)) = (request, self.spans.get()) {
+            export.submit(&record, request);
+        }
+        self.emit(record);
+    }
+
     /// Publishes one finished invocation: metrics, a log line, the history.
     pub fn emit(&self, record: InvocationRecord) {
         self.metrics.observe(&record);
-        log(&record);
+        // The log line is written from the history's live feed, off the request path (the
+        // binary's access log).
         self.history.push(record);
     }
-}
-
-/// The invocation's log line: one per request, structured (JSON with `--log-format json`).
-/// At debug level for now (`RUST_LOG=wasmgate::invocation=debug` turns it on): formatting it
-/// through tracing-subscriber's JSON layer costs about a fifth of a hello request's CPU.
-/// Failed invocations are also logged at warn/error by their executor either way.
-fn log(record: &InvocationRecord) {
-    tracing::debug!(
-        target: "wasmgate::invocation",
-        invocation = record.id,
-        trace_id = %record.trace_id,
-        route = %record.route,
-        component = %record.component,
-        executor = record.executor,
-        method = record.method,
-        status = record.status,
-        outcome = record.outcome,
-        wall_us = record.wall_time_us,
-        instantiate_us = record.instantiate_time_us,
-        peak_memory = record.peak_memory_bytes,
-        cold_start = record.cold_start,
-        request_bytes = record.request_bytes,
-        response_bytes = record.response_bytes,
-        "invocation"
-    );
 }

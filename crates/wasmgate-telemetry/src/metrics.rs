@@ -42,6 +42,11 @@ struct CapabilityLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResultLabels {
+    result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct CacheLabels {
     component: Arc<str>,
     result: &'static str,
@@ -86,6 +91,16 @@ pub struct Metrics {
     service_restarts: Family<ComponentLabels, Counter>,
     service_crash_loops: Family<ComponentLabels, Counter>,
     host_call_seconds: Family<CapabilityLabels, Counter<f64, AtomicU64>>,
+    reloads: Family<ResultLabels, Counter>,
+    app_generation: Gauge,
+    log_lines_dropped: Counter,
+    spans_exported: Counter,
+    spans_dropped: Family<ReasonLabels, Counter>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabels {
+    reason: &'static str,
 }
 
 fn duration_histogram() -> Histogram {
@@ -131,6 +146,11 @@ impl Metrics {
             service_restarts: Family::default(),
             service_crash_loops: Family::default(),
             host_call_seconds: Family::default(),
+            reloads: Family::default(),
+            app_generation: Gauge::default(),
+            log_lines_dropped: Counter::default(),
+            spans_exported: Counter::default(),
+            spans_dropped: Family::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -207,6 +227,32 @@ impl Metrics {
             "wasm_service_crash_loops",
             "Times a service replica kept failing past the crash-loop threshold",
             metrics.service_crash_loops.clone(),
+        );
+        registry.register(
+            "wasmgate_reloads",
+            "Hot reloads of the app, by result (ok, or failed and the running version kept)",
+            metrics.reloads.clone(),
+        );
+        registry.register(
+            "wasmgate_log_lines_dropped",
+            "Invocation log lines skipped because the log writer fell behind",
+            metrics.log_lines_dropped.clone(),
+        );
+        registry.register(
+            "wasmgate_app_generation",
+            "Which load of the app is serving: 1 at start, one more per successful reload",
+            metrics.app_generation.clone(),
+        );
+        registry.register(
+            "wasmgate_spans_exported",
+            "Spans sent to the OTLP collector",
+            metrics.spans_exported.clone(),
+        );
+        registry.register(
+            "wasmgate_spans_dropped",
+            "Spans not exported: the export queue was full (queue_full) or the collector failed \
+             (export_failed)",
+            metrics.spans_dropped.clone(),
         );
         Metrics {
             registry,
@@ -293,6 +339,40 @@ impl Metrics {
             self.service_restarts.get_or_create(&labels).clone(),
             self.service_crash_loops.get_or_create(&labels).clone(),
         )
+    }
+
+    /// A hot reload finished: switched over (`ok`), or refused with the old version kept.
+    pub fn reload_finished(&self, ok: bool) {
+        self.reloads
+            .get_or_create(&ResultLabels {
+                result: if ok { "ok" } else { "failed" },
+            })
+            .inc();
+    }
+
+    /// The counter of access-log lines the writer had to skip.
+    pub fn log_lines_dropped(&self) -> Counter {
+        self.log_lines_dropped.clone()
+    }
+
+    /// Which load of the app serves now (1 at start).
+    pub fn generation_serving(&self, generation: u64) {
+        self.app_generation
+            .set(i64::try_from(generation).unwrap_or(i64::MAX));
+    }
+
+    /// The counters span export keeps.
+    pub fn span_counters(&self) -> crate::otlp::ExportCounters {
+        let dropped = |reason| {
+            self.spans_dropped
+                .get_or_create(&ReasonLabels { reason })
+                .clone()
+        };
+        crate::otlp::ExportCounters {
+            exported: self.spans_exported.clone(),
+            dropped_queue_full: dropped("queue_full"),
+            dropped_export_failed: dropped("export_failed"),
+        }
     }
 
     /// Called once per component at load.

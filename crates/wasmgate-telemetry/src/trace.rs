@@ -126,7 +126,7 @@ fn new_trace_id() -> u128 {
     }
 }
 
-fn new_span_id() -> u64 {
+pub(crate) fn new_span_id() -> u64 {
     loop {
         let id = fastrand::u64(..);
         if id != 0 {

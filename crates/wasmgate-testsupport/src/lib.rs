@@ -4,7 +4,9 @@
 //! A missing server binary is a test failure, not a skip: the message names the Debian
 //! package to install (scripts/install-deps.sh installs them all).
 
+pub mod chromium;
 pub mod mariadb;
+pub mod otlp;
 pub mod postgres;
 pub mod prometheus;
 pub mod redis;

@@ -3,7 +3,7 @@
 
 use crate::{find_binary, free_port, log_to, run_setup, wait_for_port, ChildGuard};
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 use tempfile::TempDir;
@@ -17,6 +17,8 @@ pub const PASSWORD: &str = "s3cret-Pa55word";
 /// A running MariaDB server, stopped when dropped.
 pub struct MariaDb {
     port: u16,
+    client: PathBuf,
+    socket: PathBuf,
     // Field order matters: the server is stopped before its directory is removed.
     _child: ChildGuard,
     _dir: TempDir,
@@ -101,6 +103,8 @@ impl MariaDb {
         );
         MariaDb {
             port,
+            client,
+            socket,
             _child: child,
             _dir: dir,
         }
@@ -117,10 +121,21 @@ impl MariaDb {
     pub fn port(&self) -> u16 {
         self.port
     }
+
+    /// Runs `sql` as root in [`DATABASE`] and returns what it printed (tab-separated rows
+    /// after a header line): how tests look at the data behind a guest's back.
+    pub fn query(&self, sql: &str) -> String {
+        run_sql(
+            &self.client,
+            &self.socket,
+            &format!("USE {DATABASE}; {sql}"),
+        )
+    }
 }
 
-/// Runs `sql` as root over the Unix socket (root authenticates without a password there).
-fn run_sql(client: &Path, socket: &Path, sql: &str) {
+/// Runs `sql` as root over the Unix socket (root authenticates without a password there) and
+/// returns its standard output.
+fn run_sql(client: &Path, socket: &Path, sql: &str) -> String {
     let output = Command::new(client)
         .arg("--no-defaults")
         .arg(format!("--socket={}", socket.display()))
@@ -133,6 +148,7 @@ fn run_sql(client: &Path, socket: &Path, sql: &str) {
         "mariadb client failed:\n{}",
         String::from_utf8_lossy(&output.stderr)
     );
+    String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
 /// The server must run as the user owning the data directory: whoever runs the tests.

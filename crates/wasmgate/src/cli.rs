@@ -74,6 +74,37 @@ pub struct LogsArgs {
     /// Print each record as one JSON object per line.
     #[arg(long)]
     pub json: bool,
+
+    /// Send `Authorization: Bearer <token>`, the token read from FILE.
+    #[arg(long, value_name = "FILE", env = "WASMGATE_ADMIN_TOKEN_FILE")]
+    pub admin_token_file: Option<PathBuf>,
+
+    /// Connect over HTTPS, trusting the CA certificates in FILE (PEM).
+    #[arg(long, value_name = "FILE", env = "WASMGATE_ADMIN_CA")]
+    pub admin_ca: Option<PathBuf>,
+
+    /// The name the admin listener's certificate must carry [default: the --admin IP].
+    #[arg(long, value_name = "NAME", requires = "admin_ca")]
+    pub admin_server_name: Option<String>,
+
+    /// Client certificate chain (PEM) for an admin listener that requires one; with
+    /// --admin-key and --admin-ca.
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires_all = ["admin_key", "admin_ca"],
+        env = "WASMGATE_ADMIN_CLIENT_CERT"
+    )]
+    pub admin_cert: Option<PathBuf>,
+
+    /// The private key (PEM) of --admin-cert.
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "admin_cert",
+        env = "WASMGATE_ADMIN_CLIENT_KEY"
+    )]
+    pub admin_key: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -115,6 +146,45 @@ pub struct UpArgs {
     #[arg(long, conflicts_with = "admin_listen")]
     pub no_admin: bool,
 
+    /// Require `Authorization: Bearer <token>` on the admin listener; the token is FILE's
+    /// content (surrounding whitespace ignored). /healthz and /readyz stay open for probes.
+    #[arg(long, value_name = "FILE", env = "WASMGATE_ADMIN_TOKEN_FILE")]
+    pub admin_token_file: Option<PathBuf>,
+
+    /// Serve the admin listener over HTTPS with this PEM certificate chain (with
+    /// --admin-tls-key); reloaded when the files change.
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "admin_tls_key",
+        env = "WASMGATE_ADMIN_TLS_CERT"
+    )]
+    pub admin_tls_cert: Option<PathBuf>,
+
+    /// The private key (PEM) of --admin-tls-cert.
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "admin_tls_cert",
+        env = "WASMGATE_ADMIN_TLS_KEY"
+    )]
+    pub admin_tls_key: Option<PathBuf>,
+
+    /// Require admin clients to present a certificate signed by a CA in FILE (PEM); needs
+    /// --admin-tls-cert. Without one the TLS handshake fails, for probes too.
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "admin_tls_cert",
+        env = "WASMGATE_ADMIN_CLIENT_CA"
+    )]
+    pub admin_client_ca: Option<PathBuf>,
+
+    /// Allow the admin listener on a non-loopback address with neither a token nor client
+    /// certificates (refused otherwise: it exposes invocation records and reload).
+    #[arg(long)]
+    pub admin_insecure: bool,
+
     /// Machine-specific settings: key-value and SQL backends and their credentials, variable
     /// values, outbound HTTP policy (see docs/runtime-config.md). Without it, the `default`
     /// store and database are embedded files under .wasmgate/ next to the manifest.
@@ -137,6 +207,12 @@ pub struct UpArgs {
     /// Compile components in memory only; neither read nor write the cache.
     #[arg(long)]
     pub no_cache: bool,
+
+    /// Reload the app when the manifest, the runtime config or a component's Wasm file
+    /// changes (checked every second). SIGHUP and `POST /api/reload` on the admin listener
+    /// reload it too. A version that fails to load is refused and the running one kept.
+    #[arg(long)]
+    pub watch: bool,
 
     /// How long in-flight requests may run after a shutdown signal.
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]

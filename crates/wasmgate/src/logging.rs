@@ -25,11 +25,7 @@ pub fn init(format: LogFormat) {
         eprintln!("warning: ignoring RUST_LOG={requested:?}: {e}");
         EnvFilter::new("info,wasmtime_wasi=warn,wiggle=warn")
     });
-    let json = match format {
-        LogFormat::Json => true,
-        LogFormat::Text => false,
-        LogFormat::Auto => !std::io::stderr().is_terminal(),
-    };
+    let json = is_json(format);
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -41,5 +37,14 @@ pub fn init(format: LogFormat) {
             .init();
     } else {
         builder.init();
+    }
+}
+
+/// Whether logs are JSON lines (`auto`: when stderr is not a terminal).
+pub fn is_json(format: LogFormat) -> bool {
+    match format {
+        LogFormat::Json => true,
+        LogFormat::Text => false,
+        LogFormat::Auto => !std::io::stderr().is_terminal(),
     }
 }

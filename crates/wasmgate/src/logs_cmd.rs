@@ -6,20 +6,30 @@ use anyhow::{bail, Context};
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
+use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 pub fn run(args: LogsArgs) -> anyhow::Result<()> {
     match show(&args) {
         // `wasmgate logs -f | head`: the reader is done, and so are we.
-        Err(e)
-            if e.downcast_ref::<std::io::Error>()
-                .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe) =>
-        {
-            Ok(())
-        }
+        Err(e) if e.downcast_ref::<StdoutClosed>().is_some() => Ok(()),
         other => other,
     }
 }
+
+/// Whoever reads our stdout closed it. Kept apart from a broken pipe to the admin listener,
+/// which is a failure (e.g. the listener refused our client certificate).
+#[derive(Debug)]
+struct StdoutClosed;
+
+impl std::fmt::Display for StdoutClosed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("stdout closed")
+    }
+}
+
+impl std::error::Error for StdoutClosed {}
 
 fn show(args: &LogsArgs) -> anyhow::Result<()> {
     let filters = filters(args);
@@ -70,22 +80,36 @@ fn encode(text: &str) -> String {
 
 /// Opens `path` on the admin listener. HTTP/1.0, so the body ends when the connection does and
 /// needs no de-chunking.
-fn open(args: &LogsArgs, path: &str) -> anyhow::Result<BufReader<TcpStream>> {
-    let mut stream =
-        TcpStream::connect_timeout(&args.admin, Duration::from_secs(5)).with_context(|| {
-            format!(
-                "cannot reach the admin listener at {} (--admin)",
-                args.admin
-            )
-        })?;
-    write!(
-        stream,
-        "GET {path} HTTP/1.0\r\nHost: {}\r\n\r\n",
+fn open(args: &LogsArgs, path: &str) -> anyhow::Result<BufReader<Box<dyn Connection>>> {
+    let authorization = match &args.admin_token_file {
+        Some(file) => format!(
+            "Authorization: Bearer {}\r\n",
+            crate::admin_access::read_token_file(file)?
+        ),
+        None => String::new(),
+    };
+    let mut stream = connect(args)?;
+    let request = format!(
+        "GET {path} HTTP/1.0\r\nHost: {}\r\n{authorization}\r\n",
         args.admin
-    )?;
+    );
+    let sent = stream
+        .write_all(request.as_bytes())
+        .and_then(|()| stream.flush());
     let mut reader = BufReader::new(stream);
     let mut status = String::new();
-    reader.read_line(&mut status)?;
+    // With TLS 1.3 a refused client certificate arrives after our handshake is done, as an
+    // alert to read (the write may have failed on it already): reading names the reason.
+    let answered = reader
+        .read_line(&mut status)
+        .with_context(|| format!("the admin listener at {} did not answer", args.admin))?;
+    sent.with_context(|| format!("cannot send a request to {}", args.admin))?;
+    if answered == 0 {
+        bail!(
+            "the admin listener at {} closed the connection without answering",
+            args.admin
+        );
+    }
     let code = status
         .split_whitespace()
         .nth(1)
@@ -101,9 +125,90 @@ fn open(args: &LogsArgs, path: &str) -> anyhow::Result<BufReader<TcpStream>> {
     if code != "200" {
         let mut body = String::new();
         let _ = reader.read_to_string(&mut body);
-        bail!("{} answered {code}: {}", args.admin, body.trim());
+        let hint = match code.as_str() {
+            "401" if args.admin_token_file.is_none() => " (give --admin-token-file)",
+            _ => "",
+        };
+        bail!("{} answered {code}: {}{hint}", args.admin, body.trim());
     }
     Ok(reader)
+}
+
+/// A byte stream to the admin listener: plain TCP, or TLS over it.
+trait Connection: Read + Write + Send {}
+impl<T: Read + Write + Send> Connection for T {}
+
+fn connect(args: &LogsArgs) -> anyhow::Result<Box<dyn Connection>> {
+    let tcp =
+        TcpStream::connect_timeout(&args.admin, Duration::from_secs(5)).with_context(|| {
+            format!(
+                "cannot reach the admin listener at {} (--admin)",
+                args.admin
+            )
+        })?;
+    let Some(ca) = &args.admin_ca else {
+        return Ok(Box::new(tcp));
+    };
+    let name = match &args.admin_server_name {
+        Some(name) => rustls::pki_types::ServerName::try_from(name.clone())
+            .with_context(|| format!("--admin-server-name {name:?} is not a host name"))?,
+        None => rustls::pki_types::ServerName::IpAddress(args.admin.ip().into()),
+    };
+    let connection = rustls::ClientConnection::new(tls_config(args, ca)?, name)
+        .context("cannot start TLS with the admin listener")?;
+    let mut stream = rustls::StreamOwned::new(connection, tcp);
+    // Finished here rather than on first use, so a refused certificate is reported as such;
+    // bounded so a listener that never answers the handshake does not hang us.
+    stream
+        .sock
+        .set_read_timeout(Some(Duration::from_secs(10)))?;
+    while stream.conn.is_handshaking() {
+        stream.conn.complete_io(&mut stream.sock).with_context(|| {
+            format!(
+                "TLS handshake with the admin listener at {} failed",
+                args.admin
+            )
+        })?;
+    }
+    stream.sock.set_read_timeout(None)?;
+    Ok(Box::new(stream))
+}
+
+/// Trusts only the CAs in `ca`; presents --admin-cert when given.
+fn tls_config(args: &LogsArgs, ca: &Path) -> anyhow::Result<Arc<rustls::ClientConfig>> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(ca)
+        .with_context(|| format!("cannot read --admin-ca {}", ca.display()))?
+    {
+        let cert = cert.with_context(|| format!("--admin-ca {}", ca.display()))?;
+        roots
+            .add(cert)
+            .with_context(|| format!("--admin-ca {}", ca.display()))?;
+    }
+    if roots.is_empty() {
+        bail!("--admin-ca {} holds no certificate", ca.display());
+    }
+    let builder = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()?
+    .with_root_certificates(roots);
+    let config = match (&args.admin_cert, &args.admin_key) {
+        (Some(cert), Some(key)) => {
+            let chain = CertificateDer::pem_file_iter(cert)
+                .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+                .with_context(|| format!("--admin-cert {}", cert.display()))?;
+            let key = PrivateKeyDer::from_pem_file(key)
+                .with_context(|| format!("--admin-key {}", key.display()))?;
+            builder
+                .with_client_auth_cert(chain, key)
+                .context("--admin-cert/--admin-key")?
+        }
+        _ => builder.with_no_client_auth(),
+    };
+    Ok(Arc::new(config))
 }
 
 fn get(args: &LogsArgs, path: &str) -> anyhow::Result<String> {
@@ -137,15 +242,20 @@ fn follow(args: &LogsArgs, filters: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn print_record(record: &Value, json: bool) -> std::io::Result<()> {
+fn print_record(record: &Value, json: bool) -> anyhow::Result<()> {
     let line = if json {
         format!("{record}\n")
     } else {
         format!("{}\n", human(record))
     };
     let mut stdout = std::io::stdout().lock();
-    stdout.write_all(line.as_bytes())?;
-    stdout.flush()
+    match stdout
+        .write_all(line.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Err(StdoutClosed.into()),
+        other => Ok(other?),
+    }
 }
 
 /// `2026-11-21T12:00:00.123Z #42 GET /api/... api 200 ok 1.24ms mem=1.1MiB cold trace=...`

@@ -1,11 +1,16 @@
 //! The `wasmgate` binary: command-line parsing and wiring only. Each subcommand lives in its
 //! own module; the work is done by the library crates.
 
+mod access_log;
+mod admin_access;
+mod app;
 mod cli;
 mod inspect_cmd;
 mod logging;
 mod logs_cmd;
+mod otel;
 mod output;
+mod reload;
 mod up;
 
 use clap::Parser;

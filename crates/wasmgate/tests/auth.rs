@@ -788,3 +788,50 @@ fn runtime_config_errors_name_file_line_and_field() {
     assert!(stderr.contains("auth.jwt.idp.jwks"), "{stderr}");
     assert!(stderr.contains("broken.json"), "{stderr}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rotated_jwks_file_is_picked_up_by_a_reload() {
+    let server = start();
+    // The identity provider publishes only its RSA key at first.
+    let mut set: Value = serde_json::from_str(&keys().jwks).unwrap();
+    let full = set.clone();
+    set["keys"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|key| key["kid"] == "rsa-1");
+    let jwks = server.dir.path().join("jwks.json");
+    std::fs::write(&jwks, set.to_string()).unwrap();
+    let reload = support::Client::connect(server.admin, support::Protocol::Http1)
+        .await
+        .send("POST", "/api/reload", "")
+        .await;
+    assert_eq!(reload.status, 200, "{}", reload.text());
+    let idp_claims = claims(json!({"iss": IDP, "sub": "bob"}));
+    let rsa = signed(Algorithm::RS256, "rsa-1", &idp_claims);
+    let ec = signed(Algorithm::ES256, "ec-1", &idp_claims);
+    assert_eq!(get_with_token(&server, "idp.test", &rsa).await.status, 200);
+    assert_invalid_token(&get_with_token(&server, "idp.test", &ec).await, "kid");
+
+    // It adds its new EC key; SIGHUP makes Wasmgate read the file again.
+    std::fs::write(&jwks, full.to_string()).unwrap();
+    let status = Command::new("kill")
+        .args(["-HUP", &server.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let reply = get_with_token(&server, "idp.test", &ec).await;
+        if reply.status == 200 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the new key was not picked up: {}\n{}",
+            reply.text(),
+            server.stderr()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(get_with_token(&server, "idp.test", &rsa).await.status, 200);
+}

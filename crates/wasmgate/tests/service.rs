@@ -367,3 +367,103 @@ fn an_idle_service_uses_no_cpu() {
     let used = cpu_ticks(server.child.id()) - before;
     assert!(used < 20, "an idle server used {used} ticks of CPU in 1 s");
 }
+
+#[test]
+fn shutdown_lets_an_in_flight_service_request_finish_then_exits_0() {
+    let (mut server, _) = start_ready("", 1);
+    let addr = server.addr;
+    let in_flight = std::thread::spawn(move || runtime().block_on(get(addr, "/sleep?1500")));
+    // The request has reached the guest (which sleeps 1.5 s) before the signal.
+    std::thread::sleep(Duration::from_millis(400));
+    let signalled = Instant::now();
+    server.terminate();
+    let reply = in_flight.join().expect("the in-flight request failed");
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert_eq!(reply.text(), "slept 1500 ms\n");
+    // Well inside the default 30 s grace: shutdown waits for the request, not the grace.
+    let code = server.wait_exit(Duration::from_secs(10));
+    assert_eq!(code, Some(0), "logs:\n{}", server.stderr());
+    let took = signalled.elapsed();
+    assert!(took < Duration::from_secs(5), "exit took {took:?}");
+    assert!(
+        took >= Duration::from_millis(900),
+        "exited after {took:?}, before the request could finish"
+    );
+}
+
+#[test]
+fn a_service_allocating_past_its_memory_limit_traps_and_is_restarted() {
+    let (server, _) = start_ready("[component.shop.limits]\nmemory = \"64MiB\"\n", 1);
+    runtime().block_on(async {
+        let small = get(server.addr, "/alloc?16").await;
+        assert_eq!(small.text(), "allocated 16 MiB\n");
+        let big = get(server.addr, "/alloc?100").await;
+        assert_eq!(big.status, 502, "{}", big.text());
+    });
+    let line = server.wait_for_log(&["service trapped; restarting"], Duration::from_secs(5));
+    assert!(
+        line.contains("after reaching limits.memory = 67108864 bytes"),
+        "{line}"
+    );
+    let started = Instant::now();
+    runtime().block_on(async {
+        loop {
+            let reply = get(server.addr, "/").await;
+            if reply.status == 200 {
+                break;
+            }
+            assert_eq!(reply.status, 503, "{}", reply.text());
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "not restarted in 10 s"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    });
+}
+
+#[test]
+fn a_busy_service_does_not_starve_other_routes() {
+    let hello = support::hello_wasm();
+    // One spinning replica per core: enough to occupy every worker thread of the server's
+    // runtime if busy guests did not give their threads back.
+    let busy = std::thread::available_parallelism().map_or(2, |n| n.get().min(8));
+    let (server, _) = start_ready(
+        &format!(
+            "replicas = {busy}\n\n[[route]]\npath = \"/hello/...\"\ncomponent = \"hello\"\n\n\
+             [component.hello]\nsource = {:?}\n",
+            hello.display().to_string()
+        ),
+        busy,
+    );
+    runtime().block_on(async {
+        // Round robin sends one to each replica.
+        let spinners: Vec<_> = (0..busy)
+            .map(|_| tokio::spawn(get(server.addr, "/spin?3000")))
+            .collect();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let mut took = Vec::new();
+        for _ in 0..20 {
+            let started = Instant::now();
+            let reply = get(server.addr, "/hello/world").await;
+            assert_eq!(reply.status, 200, "{}", reply.text());
+            took.push(started.elapsed());
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let slowest = took.iter().max().copied().unwrap_or_default();
+        assert!(
+            spinners.iter().all(|s| !s.is_finished()),
+            "a spinning request ended before the other route was timed"
+        );
+        for spinner in spinners {
+            let reply = spinner.await.unwrap();
+            assert!(reply.text().starts_with("spun 3000 ms"), "{}", reply.text());
+        }
+        // Each hello answers within a few epoch ticks (measured: at
+        // most ~20 ms; 70-470 ms when a busy guest's yield did not let the I/O driver run).
+        assert!(
+            slowest < Duration::from_millis(250),
+            "the slowest request to another route took {slowest:?}; all: {took:?}"
+        );
+    });
+}

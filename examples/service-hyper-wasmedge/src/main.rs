@@ -8,7 +8,10 @@
 //! - `GET /connect?HOST:PORT` tries an outbound TCP connection and reports how it went;
 //! - `GET /bind?PORT` tries to listen on another port and reports how it went;
 //! - `GET /lookup?NAME` resolves a name and lists the addresses;
-//! - `GET /crash` aborts the program (a trap), so the supervisor restarts it.
+//! - `GET /crash` aborts the program (a trap), so the supervisor restarts it;
+//! - `GET /sleep?MS` answers after MS milliseconds (an in-flight request during shutdown);
+//! - `GET /alloc?MIB` allocates MIB mebibytes and answers (past `limits.memory`: a trap);
+//! - `GET /spin?MS` burns CPU for MS milliseconds without awaiting (a busy guest).
 //!
 //! `SERVICE_MODE=never-ready` in the environment makes it sleep instead of listening;
 //! `SERVICE_MODE=exit` makes it exit at once with status 3 (a crash loop).
@@ -91,6 +94,29 @@ async fn handle(request: Request<Body>, local_port: u16) -> Result<Response<Body
             Err(error) => text(StatusCode::OK, describe(&error)),
         },
         (&Method::GET, "/crash") => std::process::abort(),
+        (&Method::GET, "/sleep") => {
+            let ms: u64 = query.parse().unwrap_or(0);
+            tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+            text(StatusCode::OK, format!("slept {ms} ms\n"))
+        }
+        (&Method::GET, "/alloc") => {
+            let mib: usize = query.parse().unwrap_or(0);
+            // Written to, so the pages are really used, not just reserved.
+            let block = vec![1u8; mib << 20];
+            text(
+                StatusCode::OK,
+                format!("allocated {} MiB\n", block.len() >> 20),
+            )
+        }
+        (&Method::GET, "/spin") => {
+            let ms: u64 = query.parse().unwrap_or(0);
+            let until = std::time::Instant::now() + std::time::Duration::from_millis(ms);
+            let mut turns: u64 = 0;
+            while std::time::Instant::now() < until {
+                turns = std::hint::black_box(turns.wrapping_add(1));
+            }
+            text(StatusCode::OK, format!("spun {ms} ms ({turns} turns)\n"))
+        }
         _ => text(StatusCode::NOT_FOUND, "not found\n".to_string()),
     };
     Ok(response)

@@ -12,6 +12,7 @@ use crate::stats::Capability;
 use crate::{CapabilityHost, CapsView};
 use std::sync::Arc;
 use std::time::Instant;
+use wasmgate_telemetry::spans::{error_kind, ChildSpan, SpanKind};
 use wasmtime::component::{HasData, Linker, Resource};
 
 mod bindings {
@@ -64,8 +65,43 @@ impl CapsView<'_> {
         Ok((bucket.store.clone(), bucket.backend.clone()))
     }
 
-    fn finish<T>(&self, started: Instant, store: &str, operation: &str, result: &Result<T, Error>) {
+    fn finish<T>(
+        &self,
+        started: Instant,
+        store: &str,
+        operation: &'static str,
+        result: &Result<T, Error>,
+    ) {
         self.caps.calls.record(Capability::KeyValue, started);
+        if let Some(spans) = &self.caps.spans {
+            let system =
+                self.caps
+                    .key_value
+                    .grant
+                    .granted
+                    .get(store)
+                    .map_or("unknown", |backend| match backend.kind() {
+                        // The embedded store is an SQLite file.
+                        "disk" => "sqlite",
+                        kind => kind,
+                    });
+            // Keys and values are the guest's data: only the operation and store are shown.
+            spans.push(ChildSpan {
+                span_id: None,
+                name: format!("{operation} {store}").into(),
+                kind: SpanKind::Client,
+                start: started,
+                end: Instant::now(),
+                attributes: vec![
+                    ("db.system.name", system.into()),
+                    ("db.operation.name", operation.into()),
+                    ("db.namespace", store.to_string().into()),
+                    ("wasmgate.capability", "key_value".into()),
+                ],
+                // The error's kind only: messages can quote the guest's values.
+                error: result.as_ref().err().map(|e| error_kind(&format!("{e:?}"))),
+            });
+        }
         match result {
             Ok(_) => tracing::debug!(store, operation, "key-value call"),
             Err(error) => tracing::debug!(store, operation, %error, "key-value call failed"),

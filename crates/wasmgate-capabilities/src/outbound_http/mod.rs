@@ -28,6 +28,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
 use wasmgate_manifest::{Component, OutboundHost, OutboundHttpConfig};
+use wasmgate_telemetry::spans::{redacted_url, ChildSpan, SpanBuffer, SpanKind};
 use wasmgate_telemetry::TraceContext;
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
 
@@ -217,6 +218,8 @@ pub struct Hooks {
     trace: TraceContext,
     /// Made on the first request, so instances that never call out pay nothing.
     permits: Option<Arc<Semaphore>>,
+    /// Where CLIENT spans go, when span export is on.
+    spans: Option<SpanBuffer>,
 }
 
 impl Hooks {
@@ -226,7 +229,12 @@ impl Hooks {
             calls,
             trace,
             permits: None,
+            spans: None,
         }
+    }
+
+    pub fn collect_spans(&mut self, buffer: SpanBuffer) {
+        self.spans = Some(buffer);
     }
 }
 
@@ -237,12 +245,19 @@ impl WasiHttpHooks for Hooks {
         options: Option<RequestOptions>,
         _fut: Box<dyn Future<Output = Result<(), Error>> + Send>,
     ) -> Box<dyn Future<Output = SendResult> + Send> {
-        // Continue the trace downstream, unless the guest propagates its own context.
+        // Continue the trace downstream, unless the guest propagates its own context. The
+        // child span is this request's CLIENT span, so the downstream server's spans hang
+        // under it.
+        let client = self.trace.child();
         if !request.headers().contains_key(TRACEPARENT) {
-            if let Ok(value) = http::HeaderValue::from_str(&self.trace.child().traceparent()) {
+            if let Ok(value) = http::HeaderValue::from_str(&client.traceparent()) {
                 request.headers_mut().insert(TRACEPARENT, value);
             }
         }
+        let span = self
+            .spans
+            .clone()
+            .map(|buffer| (buffer, client_span(&request, client.span_id)));
         let max = self.policy.max_concurrency;
         let permits = self
             .permits
@@ -254,8 +269,59 @@ impl WasiHttpHooks for Hooks {
             let started = Instant::now();
             let result = policy.send(request, options, permits).await;
             calls.record(Capability::OutboundHttp, started);
+            if let Some((buffer, mut span)) = span {
+                span.start = started;
+                span.end = Instant::now();
+                match &result {
+                    Ok((response, _)) => {
+                        let status = response.status().as_u16();
+                        span.attributes
+                            .push(("http.response.status_code", i64::from(status).into()));
+                        if status >= 400 {
+                            span.attributes
+                                .push(("error.type", status.to_string().into()));
+                            span.error = Some(format!("HTTP {status}"));
+                        }
+                    }
+                    Err(error) => {
+                        span.attributes
+                            .push(("error.type", format!("{error:?}").into()));
+                        span.error = Some(error.to_string());
+                    }
+                }
+                buffer.push(span);
+            }
             result
         })
+    }
+}
+
+/// An outbound request's CLIENT span, before it is sent; times and status are filled in when
+/// the response head arrives.
+fn client_span(request: &http::Request<WasiBody>, span_id: u64) -> ChildSpan {
+    let uri = request.uri();
+    let method = request.method().as_str();
+    let known = wasmgate_telemetry::method_label(method);
+    let mut attributes = vec![
+        ("http.request.method", known.into()),
+        ("url.full", redacted_url(uri).into()),
+    ];
+    if known == "_OTHER" {
+        attributes.push(("http.request.method_original", method.to_string().into()));
+    }
+    if let Ok(target) = Target::of(uri) {
+        attributes.push(("server.address", target.host.into()));
+        attributes.push(("server.port", i64::from(target.port).into()));
+    }
+    let now = Instant::now();
+    ChildSpan {
+        span_id: Some(span_id),
+        name: known.into(),
+        kind: SpanKind::Client,
+        start: now,
+        end: now,
+        attributes,
+        error: None,
     }
 }
 

@@ -47,6 +47,8 @@ pub trait Connection: Send {
 pub struct Database {
     name: Arc<str>,
     backend: Arc<dyn Backend>,
+    /// `sqlite`, `mysql` or `postgresql` (OpenTelemetry's `db.system.name` values).
+    system: &'static str,
 }
 
 impl fmt::Debug for Database {
@@ -91,6 +93,10 @@ impl Database {
         Ok(Database {
             name: Arc::from(name),
             backend,
+            system: match kind {
+                "postgres" => "postgresql",
+                kind => kind,
+            },
         })
     }
 
@@ -103,6 +109,7 @@ impl Database {
         let connection = self.backend.connect().await?;
         Ok(Session {
             database: self.name.clone(),
+            system: self.system,
             connection: Some(connection),
             begin: self.backend.begin_statement(),
             in_transaction: false,
@@ -122,6 +129,7 @@ fn boxed<B: Backend + 'static>(backend: B) -> Arc<dyn Backend> {
 /// rolls it back before the connection goes back to the pool.
 pub struct Session {
     database: Arc<str>,
+    system: &'static str,
     /// `None` only while being dropped, or after a statement was cancelled half-way.
     connection: Option<Box<dyn Connection>>,
     begin: &'static str,
@@ -132,6 +140,11 @@ pub struct Session {
 impl Session {
     pub fn database(&self) -> &str {
         &self.database
+    }
+
+    /// The database system (`db.system.name`): `sqlite`, `mysql` or `postgresql`.
+    pub fn system(&self) -> &'static str {
+        self.system
     }
 
     pub fn in_transaction(&self) -> bool {

@@ -31,6 +31,7 @@ use std::sync::Arc;
 use std::time::Instant;
 use wasmgate_manifest::Component;
 use wasmgate_manifest::{Manifest, RuntimeConfig};
+use wasmgate_telemetry::spans::{error_kind, sql_operation, ChildSpan, SpanKind};
 use wasmtime::component::{HasData, Linker, Resource};
 
 mod bindings {
@@ -175,6 +176,37 @@ impl InstanceState {
 
 impl wit::Host for CapsView<'_> {}
 
+impl CapsView<'_> {
+    /// A statement's CLIENT span, when span export is on: the operation and the database,
+    /// never the statement's text or parameters (they hold the guest's data).
+    fn sql_span<T>(
+        &self,
+        connection: &Resource<Session>,
+        operation: &'static str,
+        started: Instant,
+        result: &Result<T, wit::Error>,
+    ) {
+        let (Some(spans), Ok(session)) = (&self.caps.spans, self.table.get(connection)) else {
+            return;
+        };
+        spans.push(ChildSpan {
+            span_id: None,
+            name: format!("{operation} {}", session.database()).into(),
+            kind: SpanKind::Client,
+            start: started,
+            end: Instant::now(),
+            attributes: vec![
+                ("db.system.name", session.system().into()),
+                ("db.operation.name", operation.into()),
+                ("db.namespace", session.database().to_string().into()),
+                ("wasmgate.capability", "sql".into()),
+            ],
+            // The error's kind only: messages can quote the guest's values.
+            error: result.as_ref().err().map(|e| error_kind(&format!("{e:?}"))),
+        });
+    }
+}
+
 impl wit::HostConnection for CapsView<'_> {
     async fn open(
         &mut self,
@@ -207,6 +239,7 @@ impl wit::HostConnection for CapsView<'_> {
             .await
             .map_err(wit::Error::from);
         self.caps.calls.record(Capability::Sql, started);
+        self.sql_span(&connection, sql_operation(&statement), started, &result);
         Ok(result)
     }
 
@@ -232,6 +265,7 @@ impl wit::HostConnection for CapsView<'_> {
             })
             .map_err(wit::Error::from);
         self.caps.calls.record(Capability::Sql, started);
+        self.sql_span(&connection, sql_operation(&statement), started, &result);
         Ok(result)
     }
 
@@ -242,7 +276,9 @@ impl wit::HostConnection for CapsView<'_> {
         let started = Instant::now();
         let result = self.table.get_mut(&connection)?.begin().await;
         self.caps.calls.record(Capability::Sql, started);
-        Ok(result.map_err(wit::Error::from))
+        let result = result.map_err(wit::Error::from);
+        self.sql_span(&connection, "BEGIN", started, &result);
+        Ok(result)
     }
 
     async fn commit(
@@ -252,7 +288,9 @@ impl wit::HostConnection for CapsView<'_> {
         let started = Instant::now();
         let result = self.table.get_mut(&connection)?.commit().await;
         self.caps.calls.record(Capability::Sql, started);
-        Ok(result.map_err(wit::Error::from))
+        let result = result.map_err(wit::Error::from);
+        self.sql_span(&connection, "COMMIT", started, &result);
+        Ok(result)
     }
 
     async fn rollback(
@@ -262,7 +300,9 @@ impl wit::HostConnection for CapsView<'_> {
         let started = Instant::now();
         let result = self.table.get_mut(&connection)?.rollback().await;
         self.caps.calls.record(Capability::Sql, started);
-        Ok(result.map_err(wit::Error::from))
+        let result = result.map_err(wit::Error::from);
+        self.sql_span(&connection, "ROLLBACK", started, &result);
+        Ok(result)
     }
 
     async fn drop(&mut self, connection: Resource<Session>) -> wasmtime::Result<()> {

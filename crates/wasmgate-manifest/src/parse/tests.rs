@@ -132,6 +132,20 @@ fn same_path_on_different_hosts_is_allowed() {
     assert!(AppDir::new().parse(&text).is_ok());
 }
 
+// Found by the `router` fuzz target: a route host written with a trailing dot (or only dots)
+// was accepted but never matched, since the router drops the dot from the request's host.
+#[test]
+fn route_hosts_are_matched_without_their_trailing_dot() {
+    let manifest = AppDir::new()
+        .parse(&GOOD.replace("\"Example.COM\"", "\"Example.COM.\""))
+        .unwrap();
+    assert_eq!(manifest.routes[1].host.as_deref(), Some("example.com"));
+    for bad in [".", "..."] {
+        let err = error_of(&GOOD.replace("\"Example.COM\"", &format!("{bad:?}")));
+        assert_eq!(err.field(), Some("route[1].host"), "{bad}: {err}");
+    }
+}
+
 #[test]
 fn route_to_an_unknown_component_lists_the_known_ones() {
     let err = error_of(&GOOD.replace("component = \"api\"\nhost", "component = \"web\"\nhost"));

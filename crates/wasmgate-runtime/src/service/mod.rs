@@ -287,6 +287,11 @@ impl Executor for ServiceExecutor {
     ) -> ResponseFuture {
         Box::pin(self.serve(request, context))
     }
+
+    /// Ready once every replica has come up at least once (each answers on its port).
+    fn ready(&self) -> bool {
+        self.replicas.iter().all(|r| r.address().is_some())
+    }
 }
 
 impl Drop for ServiceExecutor {

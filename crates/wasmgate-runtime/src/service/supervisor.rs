@@ -176,6 +176,8 @@ impl Supervisor {
 
         let mut store = Store::new(self.pre.module().engine(), state);
         store.limiter(|state| &mut state.limiter);
+        // A service guest runs for its whole life, so a busy one is always ready to run: the
+        // yield must let the worker poll sockets (see `yield_every_tick`).
         crate::engine::yield_every_tick(&mut store);
         let guest = async {
             let instance = self

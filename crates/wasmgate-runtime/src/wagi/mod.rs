@@ -10,7 +10,7 @@ mod argv;
 mod body;
 mod cgi_env;
 mod program;
-mod response;
+pub(crate) mod response;
 mod routes;
 
 pub use cgi_env::percent_decode;
@@ -206,12 +206,12 @@ impl WagiExecutor {
     ) -> http::Response<ResponseBody> {
         let started = Instant::now();
         let telemetry = &self.shared.telemetry;
-        let pending = Pending::new(
+        let pending = Pending::for_request(
             telemetry,
             &context,
             &self.shared.name,
             "wagi",
-            request.method(),
+            &request,
             started,
         );
         let limits = self.component().limits;

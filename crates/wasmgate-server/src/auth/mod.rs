@@ -311,7 +311,7 @@ impl Guard {
         let started_at_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64);
-        self.telemetry.emit(InvocationRecord {
+        let record = InvocationRecord {
             id: context.invocation_id,
             trace_id: context.trace.trace_id,
             started_at_ms,
@@ -325,7 +325,9 @@ impl Guard {
             error: Some(denial.description.clone()),
             wall_time_us: started.elapsed().as_micros() as u64,
             ..Default::default()
-        });
+        };
+        let span = wasmgate_runtime::request_span(&self.telemetry, context, Some(request), started);
+        self.telemetry.emit_traced(record, span);
     }
 }
 

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod certs;
+
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -254,7 +256,8 @@ fn collect(stream: impl std::io::Read + Send + 'static) -> Arc<Mutex<String>> {
 }
 
 fn admin_addr(stdout: &str) -> Option<SocketAddr> {
-    let rest = stdout.split("Admin on http://").nth(1)?;
+    // `http://` or, with --admin-tls-cert, `https://`.
+    let rest = stdout.split("Admin on ").nth(1)?.split("://").nth(1)?;
     rest.split_whitespace().next()?.parse().ok()
 }
 

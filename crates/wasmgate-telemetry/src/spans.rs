@@ -1,0 +1,587 @@
+//! One invocation's spans, built from what the runtime already measures: a SERVER span for the
+//! request (its attributes are the invocation record's figures) and child spans for
+//! instantiation, guest execution and the host calls that matter (outbound HTTP, key-value,
+//! SQL).
+//!
+//! Nothing here exists unless span export is on: the runtime asks [`crate::Telemetry::tracing`]
+//! once per request and, when it says no, builds none of these. While a request runs it only
+//! collects [`ChildSpan`]s (instants, names, a few attributes) in a [`SpanBuffer`]; encoding
+//! them and the record as OTLP happens on the exporter's task, off the request path.
+
+use crate::otlp_encode::{
+    field, Encoder, FLAG_SAMPLED, KIND_CLIENT, KIND_INTERNAL, KIND_SERVER, STATUS_ERROR,
+};
+use crate::record::InvocationRecord;
+use crate::trace::{new_span_id, TraceContext};
+use std::borrow::Cow;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+/// Child spans an invocation may collect; calls past this are counted on the SERVER span
+/// (`wasmgate.spans_truncated`) instead, so a guest looping on host calls cannot grow memory.
+pub const MAX_CHILD_SPANS: usize = 128;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SpanKind {
+    Internal,
+    Client,
+}
+
+/// An attribute value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Str(Cow<'static, str>),
+    Int(i64),
+    Bool(bool),
+}
+
+impl From<&'static str> for Value {
+    fn from(value: &'static str) -> Value {
+        Value::Str(Cow::Borrowed(value))
+    }
+}
+
+impl From<String> for Value {
+    fn from(value: String) -> Value {
+        Value::Str(Cow::Owned(value))
+    }
+}
+
+impl From<i64> for Value {
+    fn from(value: i64) -> Value {
+        Value::Int(value)
+    }
+}
+
+impl From<bool> for Value {
+    fn from(value: bool) -> Value {
+        Value::Bool(value)
+    }
+}
+
+/// A span measured inside an invocation, child of its SERVER span.
+#[derive(Debug, Clone)]
+pub struct ChildSpan {
+    /// Set when the id was already used elsewhere (an outbound `traceparent`); otherwise one
+    /// is drawn at export.
+    pub span_id: Option<u64>,
+    pub name: Cow<'static, str>,
+    pub kind: SpanKind,
+    pub start: Instant,
+    pub end: Instant,
+    pub attributes: Vec<(&'static str, Value)>,
+    /// Marks the span as failed, with this message.
+    pub error: Option<String>,
+}
+
+/// An invocation's child spans, shared by the parts of the runtime that measure them (the
+/// executor's task, capability host calls). Cheap to clone.
+#[derive(Debug, Clone, Default)]
+pub struct SpanBuffer {
+    inner: Arc<Mutex<Collected>>,
+}
+
+#[derive(Debug, Default)]
+struct Collected {
+    spans: Vec<ChildSpan>,
+    truncated: u64,
+}
+
+impl SpanBuffer {
+    pub fn push(&self, span: ChildSpan) {
+        let mut collected = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        if collected.spans.len() < MAX_CHILD_SPANS {
+            collected.spans.push(span);
+        } else {
+            collected.truncated += 1;
+        }
+    }
+
+    /// Spans collected so far.
+    pub fn len(&self) -> usize {
+        self.inner.lock().map_or(0, |c| c.spans.len())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn take(&self) -> Collected {
+        std::mem::take(&mut *self.inner.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+}
+
+/// What the SERVER span needs besides the invocation record: the request's identity in its
+/// trace, when it arrived, and its HTTP particulars. Built once per request when export is on.
+#[derive(Debug)]
+pub struct RequestSpan {
+    pub trace: TraceContext,
+    /// When the request arrived, on both clocks: spans carry Unix times, the runtime measures
+    /// with [`Instant`]s.
+    pub arrived: Instant,
+    pub arrived_unix_ns: u64,
+    /// Set when the record is complete (the SERVER span's end).
+    pub finished: Option<Instant>,
+    pub scheme: &'static str,
+    pub local_addr: SocketAddr,
+    pub remote_addr: SocketAddr,
+    pub http: Option<RequestHead>,
+    pub children: SpanBuffer,
+}
+
+/// The request line and headers the SERVER span reports. The `http` types share the
+/// request's buffers, so keeping them costs no copy.
+#[derive(Debug, Default)]
+pub struct RequestHead {
+    pub uri: http::Uri,
+    /// The authority the client asked for (`Host`, or the URI's for HTTP/2).
+    pub authority: Option<http::uri::Authority>,
+    pub protocol_version: &'static str,
+    pub user_agent: Option<http::HeaderValue>,
+    /// The method as sent, when it is not one of the standard ones the record names.
+    pub method_original: Option<http::Method>,
+}
+
+impl RequestSpan {
+    pub fn new(
+        trace: TraceContext,
+        arrived: Instant,
+        scheme: &'static str,
+        local_addr: SocketAddr,
+        remote_addr: SocketAddr,
+    ) -> RequestSpan {
+        let now = Instant::now();
+        let now_unix_ns = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        let ago = now.saturating_duration_since(arrived).as_nanos() as u64;
+        RequestSpan {
+            trace,
+            arrived,
+            arrived_unix_ns: now_unix_ns.saturating_sub(ago),
+            finished: None,
+            scheme,
+            local_addr,
+            remote_addr,
+            http: None,
+            children: SpanBuffer::default(),
+        }
+    }
+
+    fn unix_ns(&self, at: Instant) -> u64 {
+        let since = at.saturating_duration_since(self.arrived).as_nanos() as u64;
+        self.arrived_unix_ns + since
+    }
+}
+
+/// Reasons the SERVER span of a request counts as failed: a guest fault or a 5xx. Requests the
+/// server refused on purpose (4xx: denied, rate limited) and clients that left are not
+/// server errors, following the HTTP semantic conventions for SERVER spans.
+fn server_error(record: &InvocationRecord) -> bool {
+    let refused = matches!(
+        record.outcome,
+        "ok" | "denied" | "rate_limited" | "rejected" | "client_gone"
+    );
+    !refused || record.status >= 500
+}
+
+/// Appends one finished invocation's spans to `out` as OTLP `ScopeSpans.spans` fields: the
+/// SERVER span first, then its children. Returns how many spans it wrote.
+pub fn encode_invocation(
+    out: &mut Vec<u8>,
+    record: &InvocationRecord,
+    request: &RequestSpan,
+) -> usize {
+    let trace_id = request.trace.trace_id.0.to_be_bytes();
+    let server_id = request.trace.span_id.to_be_bytes();
+    let flags = if request.trace.sampled {
+        FLAG_SAMPLED
+    } else {
+        0
+    };
+    let start = request.arrived_unix_ns;
+    let end = request
+        .finished
+        .map_or(start + record.wall_time_us * 1000, |at| request.unix_ns(at))
+        .max(start);
+    let collected = request.children.take();
+    let failed = server_error(record);
+
+    let mut encoder = Encoder { buf: out };
+    encoder.message(field::SCOPE_SPANS_SPANS, |span| {
+        span.bytes(field::SPAN_TRACE_ID, &trace_id);
+        span.bytes(field::SPAN_SPAN_ID, &server_id);
+        if let Some(parent) = request.trace.parent_span_id {
+            span.bytes(field::SPAN_PARENT_SPAN_ID, &parent.to_be_bytes());
+        }
+        span.fixed32(field::SPAN_FLAGS, flags);
+        span.message_string(field::SPAN_NAME, |name| {
+            name.extend_from_slice(record.method.as_bytes());
+            name.push(b' ');
+            name.extend_from_slice(record.route.as_bytes());
+        });
+        span.uint(field::SPAN_KIND, KIND_SERVER);
+        span.fixed64(field::SPAN_START, start);
+        span.fixed64(field::SPAN_END, end);
+        server_attributes(span, record, request);
+        if collected.truncated > 0 {
+            span.attribute(
+                field::SPAN_ATTRIBUTES,
+                "wasmgate.spans_truncated",
+                &Value::Int(collected.truncated as i64),
+            );
+        }
+        if failed {
+            let error_type = match record.outcome {
+                "ok" => Value::Str(record.status.to_string().into()),
+                outcome => Value::Str(outcome.into()),
+            };
+            span.attribute(field::SPAN_ATTRIBUTES, "error.type", &error_type);
+            if let Some(message) = &record.error {
+                span.message(field::SPAN_EVENTS, |event| {
+                    event.fixed64(field::EVENT_TIME, end);
+                    event.string(field::EVENT_NAME, "exception");
+                    event.attribute_str(field::EVENT_ATTRIBUTES, "exception.message", message);
+                    if let Some(backtrace) = &record.backtrace {
+                        event.attribute_str(
+                            field::EVENT_ATTRIBUTES,
+                            "exception.stacktrace",
+                            backtrace,
+                        );
+                    }
+                });
+            }
+            span.message(field::SPAN_STATUS, |status| {
+                if let Some(message) = &record.error {
+                    status.string(field::STATUS_MESSAGE, message);
+                }
+                status.uint(field::STATUS_CODE, STATUS_ERROR);
+            });
+        }
+    });
+
+    let count = 1 + collected.spans.len();
+    for child in collected.spans {
+        let span_id = child.span_id.unwrap_or_else(new_span_id);
+        let start = request.unix_ns(child.start);
+        encoder.message(field::SCOPE_SPANS_SPANS, |span| {
+            span.bytes(field::SPAN_TRACE_ID, &trace_id);
+            span.bytes(field::SPAN_SPAN_ID, &span_id.to_be_bytes());
+            span.bytes(field::SPAN_PARENT_SPAN_ID, &server_id);
+            span.fixed32(field::SPAN_FLAGS, flags);
+            span.string(field::SPAN_NAME, &child.name);
+            span.uint(
+                field::SPAN_KIND,
+                match child.kind {
+                    SpanKind::Internal => KIND_INTERNAL,
+                    SpanKind::Client => KIND_CLIENT,
+                },
+            );
+            span.fixed64(field::SPAN_START, start);
+            span.fixed64(field::SPAN_END, request.unix_ns(child.end).max(start));
+            for (key, value) in &child.attributes {
+                span.attribute(field::SPAN_ATTRIBUTES, key, value);
+            }
+            if let Some(message) = &child.error {
+                span.message(field::SPAN_STATUS, |status| {
+                    status.string(field::STATUS_MESSAGE, message);
+                    status.uint(field::STATUS_CODE, STATUS_ERROR);
+                });
+            }
+        });
+    }
+    count
+}
+
+/// The HTTP semantic-convention attributes and the invocation record's figures.
+fn server_attributes(span: &mut Encoder<'_>, record: &InvocationRecord, request: &RequestSpan) {
+    const A: u32 = field::SPAN_ATTRIBUTES;
+    let int = |span: &mut Encoder<'_>, key: &str, n: u64| {
+        span.attribute(A, key, &Value::Int(i64::try_from(n).unwrap_or(i64::MAX)))
+    };
+    span.attribute_str(A, "http.request.method", record.method);
+    span.attribute_str(A, "http.route", &record.route);
+    span.attribute_str(A, "url.scheme", request.scheme);
+    if record.status != 0 {
+        int(span, "http.response.status_code", u64::from(record.status));
+    }
+    span.attribute_display(A, "client.address", &request.remote_addr.ip());
+    int(span, "client.port", u64::from(request.remote_addr.port()));
+    let mut server_port = request.local_addr.port();
+    match &request.http {
+        Some(head) => {
+            span.attribute_str(A, "url.path", head.uri.path());
+            span.attribute_str(A, "network.protocol.version", head.protocol_version);
+            match &head.authority {
+                Some(authority) => {
+                    span.attribute_str(A, "server.address", authority.host());
+                    if let Some(port) = authority.port_u16() {
+                        server_port = port;
+                    }
+                }
+                None => span.attribute_display(A, "server.address", &request.local_addr.ip()),
+            }
+            if let Some(agent) = head.user_agent.as_ref().and_then(|a| a.to_str().ok()) {
+                span.attribute_str(A, "user_agent.original", agent);
+            }
+            if let Some(original) = &head.method_original {
+                span.attribute_str(A, "http.request.method_original", original.as_str());
+            }
+        }
+        None => span.attribute_display(A, "server.address", &request.local_addr.ip()),
+    }
+    int(span, "server.port", u64::from(server_port));
+    int(span, "http.request.body.size", record.request_bytes);
+    int(span, "http.response.body.size", record.response_bytes);
+    int(span, "wasmgate.invocation_id", record.id);
+    span.attribute_str(A, "wasmgate.outcome", record.outcome);
+    span.attribute_str(A, "wasmgate.component", &record.component);
+    span.attribute_str(A, "wasmgate.executor", record.executor);
+    span.attribute(A, "wasmgate.cold_start", &Value::Bool(record.cold_start));
+    int(
+        span,
+        "wasmgate.instantiate_time_us",
+        record.instantiate_time_us,
+    );
+    int(span, "wasmgate.peak_memory_bytes", record.peak_memory_bytes);
+    let optional = [
+        ("wasmgate.guest_cpu_time_us", record.guest_cpu_time_us),
+        ("wasmgate.host_calls", record.host_calls),
+        ("wasmgate.host_call_time_us", record.host_call_time_us),
+        ("wasmgate.instructions", record.instructions),
+    ];
+    for (key, value) in optional {
+        if let Some(value) = value {
+            int(span, key, value);
+        }
+    }
+    if let Some(code) = record.exit_code {
+        span.attribute(A, "wasmgate.exit_code", &Value::Int(i64::from(code)));
+    }
+    int(span, "wasmgate.stdout_lines", record.stdout_lines);
+    int(span, "wasmgate.stderr_lines", record.stderr_lines);
+}
+
+/// `url.full` as spans may show it: no user info, no query (query strings carry tokens and
+/// signatures), no fragment.
+pub fn redacted_url(uri: &http::Uri) -> String {
+    let scheme = uri.scheme_str().unwrap_or("http");
+    let host = uri.host().unwrap_or_default();
+    match uri.port_u16() {
+        Some(port) => format!("{scheme}://{host}:{port}{}", uri.path()),
+        None => format!("{scheme}://{host}{}", uri.path()),
+    }
+}
+
+/// The variant name of an error's `Debug` form (`Syntax("...")` gives `Syntax`), for span
+/// statuses that must not quote the guest's data.
+pub fn error_kind(debug: &str) -> String {
+    debug
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .next()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// The operation of an SQL statement (its first keyword, upper-cased), never its text: the
+/// text may hold literal values.
+pub fn sql_operation(statement: &str) -> &'static str {
+    let word: String = statement
+        .trim_start()
+        .chars()
+        .take_while(|c| c.is_ascii_alphabetic())
+        .take(16)
+        .collect::<String>()
+        .to_ascii_uppercase();
+    const KNOWN: [&str; 16] = [
+        "SELECT", "INSERT", "UPDATE", "DELETE", "REPLACE", "UPSERT", "CREATE", "DROP", "ALTER",
+        "BEGIN", "COMMIT", "ROLLBACK", "WITH", "PRAGMA", "TRUNCATE", "SET",
+    ];
+    KNOWN
+        .into_iter()
+        .find(|known| *known == word)
+        .unwrap_or("OTHER")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::trace::TraceId;
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+    use opentelemetry_proto::tonic::common::v1::any_value;
+    use opentelemetry_proto::tonic::trace::v1::{span, status, Span};
+    use prost::Message;
+
+    fn request() -> RequestSpan {
+        let trace = TraceContext {
+            trace_id: TraceId(0x4bf92f3577b34da6a3ce929d0e0e4736),
+            span_id: 0x1111,
+            parent_span_id: Some(0x00f067aa0ba902b7),
+            sampled: true,
+        };
+        RequestSpan::new(
+            trace,
+            Instant::now(),
+            "http",
+            "127.0.0.1:8080".parse().unwrap(),
+            "127.0.0.1:50000".parse().unwrap(),
+        )
+    }
+
+    /// Encodes the invocation and decodes it back with the OTLP crate's types.
+    fn to_otlp(record: &InvocationRecord, request: &RequestSpan) -> Vec<Span> {
+        let mut spans = Vec::new();
+        let count = encode_invocation(&mut spans, record, request);
+        let encoded = crate::otlp_encode::export_request(&[], ("wasmgate", "0"), &spans);
+        let decoded = ExportTraceServiceRequest::decode(encoded.as_slice()).unwrap();
+        let spans = decoded.resource_spans[0].scope_spans[0].spans.clone();
+        assert_eq!(spans.len(), count);
+        spans
+    }
+
+    fn attribute<'a>(span: &'a Span, key: &str) -> Option<&'a any_value::Value> {
+        span.attributes
+            .iter()
+            .find(|kv| kv.key == key)
+            .and_then(|kv| kv.value.as_ref())
+            .and_then(|v| v.value.as_ref())
+    }
+
+    #[test]
+    fn the_server_span_continues_the_callers_trace_and_parents_the_children() {
+        let mut request = request();
+        request.http = Some(RequestHead {
+            uri: "/api/x".parse().unwrap(),
+            authority: Some("example.com".parse().unwrap()),
+            protocol_version: "2",
+            user_agent: Some(http::HeaderValue::from_static("curl/8")),
+            method_original: None,
+        });
+        let started = Instant::now();
+        request.children.push(ChildSpan {
+            span_id: Some(0x2222),
+            name: "GET".into(),
+            kind: SpanKind::Client,
+            start: started,
+            end: started,
+            attributes: vec![("http.request.method", "GET".into())],
+            error: None,
+        });
+        let record = InvocationRecord {
+            method: "GET",
+            route: "/api/...".into(),
+            status: 200,
+            outcome: "ok",
+            guest_cpu_time_us: Some(7),
+            ..Default::default()
+        };
+        let spans = to_otlp(&record, &request);
+        assert_eq!(spans.len(), 2);
+        let server = &spans[0];
+        assert_eq!(server.name, "GET /api/...");
+        assert_eq!(server.kind, span::SpanKind::Server as i32);
+        assert_eq!(server.parent_span_id, 0x00f067aa0ba902b7u64.to_be_bytes());
+        assert_eq!(
+            server.trace_id,
+            0x4bf92f3577b34da6a3ce929d0e0e4736u128.to_be_bytes()
+        );
+        assert_eq!(server.flags, 1);
+        assert_eq!(server.status.as_ref().map_or(0, |s| s.code), 0);
+        let client = &spans[1];
+        assert_eq!(client.span_id, 0x2222u64.to_be_bytes());
+        assert_eq!(client.parent_span_id, server.span_id);
+        assert_eq!(client.kind, span::SpanKind::Client as i32);
+        assert!(client.start_time_unix_nano >= server.start_time_unix_nano);
+        let text = |s: &str| any_value::Value::StringValue(s.into());
+        assert_eq!(
+            attribute(server, "http.response.status_code"),
+            Some(&any_value::Value::IntValue(200))
+        );
+        assert_eq!(
+            attribute(server, "client.address"),
+            Some(&text("127.0.0.1"))
+        );
+        assert_eq!(
+            attribute(server, "server.address"),
+            Some(&text("example.com"))
+        );
+        assert_eq!(
+            attribute(server, "server.port"),
+            Some(&any_value::Value::IntValue(8080))
+        );
+        assert_eq!(
+            attribute(server, "user_agent.original"),
+            Some(&text("curl/8"))
+        );
+        assert_eq!(
+            attribute(server, "wasmgate.guest_cpu_time_us"),
+            Some(&any_value::Value::IntValue(7))
+        );
+        assert_eq!(attribute(server, "wasmgate.instructions"), None);
+    }
+
+    #[test]
+    fn guest_faults_and_5xx_are_errors_but_refusals_are_not() {
+        for (outcome, status, error) in [
+            ("trap", 500, true),
+            ("ok", 502, true),
+            ("ok", 404, false),
+            ("denied", 401, false),
+            ("rate_limited", 429, false),
+            ("timeout", 504, true),
+        ] {
+            let record = InvocationRecord {
+                method: "GET",
+                route: "/".into(),
+                status,
+                outcome,
+                error: Some("boom".into()),
+                ..Default::default()
+            };
+            let spans = to_otlp(&record, &request());
+            let code = spans[0].status.as_ref().map_or(0, |s| s.code);
+            assert_eq!(
+                code == status::StatusCode::Error as i32,
+                error,
+                "{outcome} {status}"
+            );
+            assert_eq!(!spans[0].events.is_empty(), error, "{outcome} {status}");
+        }
+    }
+
+    #[test]
+    fn urls_lose_their_query_and_statements_their_text() {
+        let uri: http::Uri = "https://api.example.com:8443/v1/x?token=secret"
+            .parse()
+            .unwrap();
+        assert_eq!(redacted_url(&uri), "https://api.example.com:8443/v1/x");
+        assert_eq!(
+            sql_operation("  select * from t where x = 'secret'"),
+            "SELECT"
+        );
+        assert_eq!(sql_operation("insert into t values (1)"), "INSERT");
+        assert_eq!(sql_operation("'secret' garbage"), "OTHER");
+        assert_eq!(error_kind("Syntax(\"near 'secret'\")"), "Syntax");
+    }
+
+    #[test]
+    fn child_spans_are_capped() {
+        let buffer = SpanBuffer::default();
+        let now = Instant::now();
+        for _ in 0..MAX_CHILD_SPANS + 5 {
+            buffer.push(ChildSpan {
+                span_id: None,
+                name: "x".into(),
+                kind: SpanKind::Internal,
+                start: now,
+                end: now,
+                attributes: Vec::new(),
+                error: None,
+            });
+        }
+        let collected = buffer.take();
+        assert_eq!(collected.spans.len(), MAX_CHILD_SPANS);
+        assert_eq!(collected.truncated, 5);
+    }
+}

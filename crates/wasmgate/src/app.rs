@@ -1,0 +1,207 @@
+//! One load of the app: manifest, runtime config, capabilities, compiled components, and the
+//! routing table built from them. Startup makes the first; every hot reload makes another
+//! beside the one serving (see `reload.rs`).
+
+use anyhow::Context;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+use wasmgate_capabilities::Capabilities;
+use wasmgate_manifest::{Manifest, RoutePath, RuntimeConfig, MANIFEST_FILE_NAME};
+use wasmgate_runtime::{Executor, RouteInfo, Runtime, RuntimeOptions};
+use wasmgate_server::{AuthPolicies, Healthz, RouteLimiter, RouteTarget, Router};
+use wasmgate_telemetry::Telemetry;
+
+/// Where the app comes from, and what every load of it shares.
+pub struct AppSource {
+    pub manifest_path: PathBuf,
+    pub runtime_config: Option<PathBuf>,
+    pub cache_dir: Option<PathBuf>,
+    history: usize,
+    /// Made at the first load, named after that load's app, and kept across reloads so
+    /// metrics and invocation history continue.
+    telemetry: OnceLock<Arc<Telemetry>>,
+}
+
+/// Everything one load produced.
+pub struct LoadedApp {
+    pub manifest: Manifest,
+    pub runtime: Runtime,
+    pub router: Router<Arc<dyn Executor>>,
+}
+
+impl AppSource {
+    /// `path` is the manifest or a directory holding wasmgate.toml.
+    pub fn new(
+        path: &Path,
+        runtime_config: Option<PathBuf>,
+        cache_dir: Option<PathBuf>,
+        history: usize,
+    ) -> AppSource {
+        let manifest_path = if path.is_dir() {
+            path.join(MANIFEST_FILE_NAME)
+        } else {
+            path.to_path_buf()
+        };
+        AppSource {
+            manifest_path,
+            runtime_config,
+            cache_dir,
+            history,
+            telemetry: OnceLock::new(),
+        }
+    }
+
+    /// Reads and checks every file, opens the backends, compiles the components (services
+    /// start) and builds the routes. Blocks while compiling: call it where blocking is fine
+    /// (startup, or a blocking task). Backends' pools and services belong to `tokio`.
+    pub fn load(&self, tokio: &tokio::runtime::Handle) -> anyhow::Result<LoadedApp> {
+        let manifest = Manifest::load(&self.manifest_path)?;
+        let runtime_config = match &self.runtime_config {
+            Some(path) => RuntimeConfig::load(path)?,
+            None => RuntimeConfig::defaults(&manifest.path),
+        };
+        // Checked before anything is compiled: a route naming a missing scheme stops here.
+        let auth = AuthPolicies::load(&manifest, &runtime_config)?;
+        let capabilities = tokio.block_on(Capabilities::open(&manifest, runtime_config))?;
+        let telemetry = self
+            .telemetry
+            .get_or_init(|| Arc::new(Telemetry::new(&manifest.app.name, self.history)))
+            .clone();
+        let options = RuntimeOptions {
+            cache_dir: self.cache_dir.clone(),
+            telemetry: Some(telemetry),
+            capabilities: Some(Arc::new(capabilities)),
+        };
+        let _entered = tokio.enter();
+        let runtime = Runtime::load(&manifest, &options)?;
+        let router = build_router(&manifest, &runtime, &auth)?;
+        Ok(LoadedApp {
+            manifest,
+            runtime,
+            router,
+        })
+    }
+
+    /// Files whose change changes the app: the manifest, the runtime config and every
+    /// component's Wasm file.
+    pub fn watched_files(&self, manifest: &Manifest) -> Vec<PathBuf> {
+        let mut files = vec![self.manifest_path.clone()];
+        files.extend(self.runtime_config.iter().cloned());
+        files.extend(manifest.components.values().map(|c| c.source.clone()));
+        files.sort();
+        files.dedup();
+        files
+    }
+}
+
+/// Routes from the manifest, the sub-routes components add below them (WAGI `_routes`), and
+/// WAGI's built-in `/healthz` for apps read from modules.toml.
+fn build_router(
+    manifest: &Manifest,
+    runtime: &Runtime,
+    auth: &AuthPolicies,
+) -> anyhow::Result<Router<Arc<dyn Executor>>> {
+    let mut routes = Vec::with_capacity(manifest.routes.len());
+    let mut taken: HashMap<(Option<String>, RoutePath), String> = HashMap::new();
+    // One limiter per [[route]]: its sub-routes share the route's limits.
+    let limiters: Vec<Arc<RouteLimiter>> = manifest
+        .routes
+        .iter()
+        .map(|r| RouteLimiter::new(&r.component, &r.limits, Some(runtime.telemetry().clone())))
+        .collect();
+    for (route, limiter) in manifest.routes.iter().zip(&limiters) {
+        let executor = runtime.executor(&route.component).with_context(|| {
+            format!(
+                "route {} names unknown component {}",
+                route.path, route.component
+            )
+        })?;
+        taken.insert(
+            (route.host.clone(), route.path.clone()),
+            format!("the route at line {}", route.line),
+        );
+        routes.push(target(
+            route.host.clone(),
+            route.path.clone(),
+            route,
+            auth.guard(route, limiter.guard(executor), runtime.telemetry())?,
+        ));
+    }
+    for (route, limiter) in manifest.routes.iter().zip(&limiters) {
+        for sub in runtime.sub_routes(&route.component) {
+            let path = sub.route.under(&route.path);
+            let key = (route.host.clone(), path.clone());
+            if let Some(owner) = taken.get(&key) {
+                anyhow::bail!(
+                    "component `{}` adds route {path} (`_routes` entry {} {}), which {owner} already serves",
+                    route.component,
+                    sub.route.relative,
+                    sub.route.entrypoint
+                );
+            }
+            taken.insert(key, format!("component `{}`'s `_routes`", route.component));
+            routes.push(target(
+                route.host.clone(),
+                path,
+                route,
+                auth.guard(
+                    route,
+                    limiter.guard(sub.executor.clone()),
+                    runtime.telemetry(),
+                )?,
+            ));
+        }
+    }
+    let healthz = RoutePath::Exact("/healthz".into());
+    if manifest.app.wagi_compat && !taken.contains_key(&(None, healthz.clone())) {
+        routes.push(RouteTarget {
+            host: None,
+            info: Arc::new(RouteInfo {
+                pattern: healthz.to_string().into(),
+                path: healthz.clone(),
+                pass_authorization: false,
+            }),
+            path: healthz,
+            component: "(built-in health check)".into(),
+            target: Arc::new(Healthz),
+        });
+    }
+    Ok(Router::new(routes))
+}
+
+fn target(
+    host: Option<String>,
+    path: RoutePath,
+    route: &wasmgate_manifest::Route,
+    executor: Arc<dyn Executor>,
+) -> RouteTarget<Arc<dyn Executor>> {
+    RouteTarget {
+        host,
+        info: Arc::new(RouteInfo {
+            pattern: path.to_string().into(),
+            path: path.clone(),
+            pass_authorization: route.pass_authorization,
+        }),
+        path,
+        component: route.component.clone(),
+        target: executor,
+    }
+}
+
+/// Routes as people read them: `(pattern with host, component)`, sorted.
+pub fn route_table(router: &Router<Arc<dyn Executor>>) -> Vec<(String, String)> {
+    let mut routes: Vec<(String, String)> = router
+        .routes()
+        .iter()
+        .map(|r| {
+            let pattern = match &r.host {
+                Some(host) => format!("{host}{}", r.info.pattern),
+                None => r.info.pattern.to_string(),
+            };
+            (pattern, r.component.clone())
+        })
+        .collect();
+    routes.sort();
+    routes
+}
