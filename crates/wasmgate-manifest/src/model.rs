@@ -220,6 +220,9 @@ pub struct Limits {
     pub max_concurrency: u32,
     /// Bytes a WAGI guest may write to stdout for one response (headers and body).
     pub max_output: u64,
+    /// Calls into the host (WASI and capabilities) one invocation may make; `None`: no cap
+    /// beyond the timeout.
+    pub max_host_calls: Option<u64>,
 }
 
 impl Limits {
@@ -238,6 +241,7 @@ impl Default for Limits {
             timeout: Self::DEFAULT_TIMEOUT,
             max_concurrency: Self::DEFAULT_MAX_CONCURRENCY,
             max_output: Self::DEFAULT_MAX_OUTPUT,
+            max_host_calls: None,
         }
     }
 }

@@ -521,6 +521,17 @@ impl Source<'_> {
             }
             limits.max_output = bytes;
         }
+        if let Some(calls) = &raw.max_host_calls {
+            let value = *calls.get_ref();
+            if value < 1 {
+                return Err(self.error(
+                    calls.span(),
+                    &format!("{field}.max_host_calls"),
+                    "max_host_calls must be at least 1",
+                ));
+            }
+            limits.max_host_calls = Some(value as u64);
+        }
         Ok(limits)
     }
 }

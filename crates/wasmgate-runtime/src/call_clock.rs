@@ -22,17 +22,41 @@ enum Place {
     Host,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct CallClock {
     place: Place,
     since: Option<Instant>,
     pub guest: Duration,
     pub host: Duration,
     pub host_calls: u64,
+    /// Host calls allowed before the guest is stopped (`limits.max_host_calls`).
+    limit: u64,
+}
+
+impl Default for CallClock {
+    fn default() -> Self {
+        CallClock {
+            place: Place::Outside,
+            since: None,
+            guest: Duration::ZERO,
+            host: Duration::ZERO,
+            host_calls: 0,
+            limit: u64::MAX,
+        }
+    }
+}
+
+/// Why a guest was stopped in the middle of a call into the host: it made more host calls
+/// than its component's `limits.max_host_calls`.
+#[derive(Debug, thiserror::Error)]
+#[error("the guest made more than {limit} host calls (limits.max_host_calls)")]
+pub struct HostCallLimitExceeded {
+    pub limit: u64,
 }
 
 impl CallClock {
-    pub fn on(&mut self, hook: CallHook) {
+    /// Counts the transition; a host call past the limit is refused (the guest traps).
+    pub fn on(&mut self, hook: CallHook) -> Result<(), HostCallLimitExceeded> {
         let now = Instant::now();
         if let Some(since) = self.since {
             let spent = now.saturating_duration_since(since);
@@ -51,6 +75,10 @@ impl CallClock {
             CallHook::ReturningFromWasm => Place::Outside,
         };
         self.since = Some(now);
+        if self.host_calls > self.limit {
+            return Err(HostCallLimitExceeded { limit: self.limit });
+        }
+        Ok(())
     }
 }
 
@@ -76,11 +104,19 @@ pub trait HasCallClock {
     fn call_clock(&mut self) -> &mut CallClock;
 }
 
-/// Starts timing `store`'s guest and host time into its data's clock.
-pub fn install<T: HasCallClock + 'static>(store: &mut wasmtime::Store<T>) {
+/// Starts timing `store`'s guest and host time into its data's clock, and stops the guest
+/// at its host call number `max_host_calls + 1`.
+pub fn install<T: HasCallClock + 'static>(
+    store: &mut wasmtime::Store<T>,
+    max_host_calls: Option<u64>,
+) {
+    store.data_mut().call_clock().limit = max_host_calls.unwrap_or(u64::MAX);
     store.call_hook(|mut context: StoreContextMut<'_, T>, hook| {
-        context.data_mut().call_clock().on(hook);
-        Ok(())
+        context
+            .data_mut()
+            .call_clock()
+            .on(hook)
+            .map_err(wasmtime::Error::new)
     });
 }
 
@@ -91,14 +127,14 @@ mod tests {
     #[test]
     fn time_is_split_between_guest_and_host() {
         let mut clock = CallClock::default();
-        clock.on(CallHook::CallingWasm);
+        clock.on(CallHook::CallingWasm).unwrap();
         std::thread::sleep(Duration::from_millis(20));
-        clock.on(CallHook::CallingHost);
+        clock.on(CallHook::CallingHost).unwrap();
         std::thread::sleep(Duration::from_millis(30));
-        clock.on(CallHook::ReturningFromHost);
-        clock.on(CallHook::CallingHost);
-        clock.on(CallHook::ReturningFromHost);
-        clock.on(CallHook::ReturningFromWasm);
+        clock.on(CallHook::ReturningFromHost).unwrap();
+        clock.on(CallHook::CallingHost).unwrap();
+        clock.on(CallHook::ReturningFromHost).unwrap();
+        clock.on(CallHook::ReturningFromWasm).unwrap();
         std::thread::sleep(Duration::from_millis(20));
         assert_eq!(clock.host_calls, 2);
         assert!(
@@ -109,5 +145,21 @@ mod tests {
         assert!(clock.guest < Duration::from_millis(30), "{:?}", clock.guest);
         assert!(clock.host >= Duration::from_millis(30), "{:?}", clock.host);
         assert!(clock.host < Duration::from_millis(45), "{:?}", clock.host);
+    }
+
+    #[test]
+    fn the_host_call_past_the_limit_is_refused() {
+        let mut clock = CallClock {
+            limit: 2,
+            ..CallClock::default()
+        };
+        clock.on(CallHook::CallingWasm).unwrap();
+        for _ in 0..2 {
+            clock.on(CallHook::CallingHost).unwrap();
+            clock.on(CallHook::ReturningFromHost).unwrap();
+        }
+        let refused = clock.on(CallHook::CallingHost).unwrap_err();
+        assert_eq!(refused.limit, 2);
+        assert_eq!(clock.host_calls, 3);
     }
 }

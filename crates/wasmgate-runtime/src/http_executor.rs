@@ -6,7 +6,7 @@
 //! the guest keeps writing. The task owns the store and ends with one log line saying how the
 //! invocation went, so a guest that traps after sending headers is still reported.
 
-use crate::call_clock::CallClock;
+use crate::call_clock::{CallClock, HostCallLimitExceeded};
 use crate::executor::{
     text_response, Executor, RequestContext, ResponseBody, ResponseFuture, Scheme,
 };
@@ -118,7 +118,7 @@ impl HttpExecutor {
         };
         let mut store = Store::new(self.pre.engine(), state);
         store.limiter(|state| &mut state.limiter);
-        crate::call_clock::install(&mut store);
+        crate::call_clock::install(&mut store, self.component.limits.max_host_calls);
         crate::engine::yield_every_tick(&mut store);
 
         let scheme = match context.scheme {
@@ -301,6 +301,9 @@ impl HttpExecutor {
             TaskEnd::InstantiateFailed(e) if hit_memory_limit => (Outcome::MemoryLimit, Some(e)),
             TaskEnd::InstantiateFailed(e) => (Outcome::InstantiateFailed, Some(e)),
             TaskEnd::Failed(e) if hit_memory_limit => (Outcome::MemoryLimit, Some(e)),
+            TaskEnd::Failed(e) if e.is::<HostCallLimitExceeded>() => {
+                (Outcome::HostCallLimit, Some(e))
+            }
             TaskEnd::Failed(e) => (Outcome::Trap, Some(e)),
         };
         log_guest_output(context, &self.component.name, output);
@@ -451,6 +454,7 @@ pub(crate) fn fault_response(outcome: Outcome, invocation_id: u64) -> http::Resp
         Outcome::Trap => "the guest trapped",
         Outcome::Timeout => "the guest did not answer in time",
         Outcome::MemoryLimit => "the guest exceeded its memory limit",
+        Outcome::HostCallLimit => "the guest made too many host calls",
         Outcome::NoResponse => "the guest returned without a response",
         Outcome::Overloaded => "all instances are busy, try again later",
         Outcome::InstantiateFailed => "the guest could not be started",

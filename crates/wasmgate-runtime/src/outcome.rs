@@ -12,6 +12,8 @@ pub enum Outcome {
     Timeout,
     /// The guest tried to grow memory past its limit and then failed.
     MemoryLimit,
+    /// The guest made more host calls than `limits.max_host_calls` and was stopped.
+    HostCallLimit,
     /// The guest returned without ever setting a response.
     NoResponse,
     /// All instances of the component were busy for the whole time limit.
@@ -34,6 +36,7 @@ impl Outcome {
             Outcome::Trap => "trap",
             Outcome::Timeout => "timeout",
             Outcome::MemoryLimit => "memory_limit",
+            Outcome::HostCallLimit => "host_call_limit",
             Outcome::NoResponse => "no_response",
             Outcome::Overloaded => "overloaded",
             Outcome::InstantiateFailed => "instantiate_failed",
@@ -54,6 +57,7 @@ impl Outcome {
             Outcome::RateLimited => http::StatusCode::TOO_MANY_REQUESTS,
             Outcome::Trap
             | Outcome::MemoryLimit
+            | Outcome::HostCallLimit
             | Outcome::NoResponse
             | Outcome::InstantiateFailed => http::StatusCode::INTERNAL_SERVER_ERROR,
         }

@@ -25,9 +25,9 @@ pub struct InvocationRecord {
     pub method: &'static str,
     /// The status the client got (0 if the client went away before a response).
     pub status: u16,
-    /// `ok`, `trap`, `timeout`, `memory_limit`, `no_response`, `bad_output`, `overloaded`,
-    /// `instantiate_failed`, `client_gone`; for requests refused before a guest ran: `denied`,
-    /// `rate_limited`, `rejected`.
+    /// `ok`, `trap`, `timeout`, `memory_limit`, `host_call_limit`, `no_response`,
+    /// `bad_output`, `overloaded`, `instantiate_failed`, `client_gone`; for requests refused
+    /// before a guest ran: `denied`, `rate_limited`, `rejected`.
     pub outcome: &'static str,
     pub error: Option<String>,
     pub backtrace: Option<String>,

@@ -168,3 +168,34 @@ async fn a_client_that_disconnects_mid_request_does_not_hurt_others() {
     }
     assert_eq!(get(server.addr, "/ok").await.status, 200);
 }
+
+#[tokio::test]
+async fn a_guest_past_its_host_call_limit_is_stopped_alone() {
+    let server = Server::start(&fixture_manifest(
+        "[component.fixture.limits]\nmax_host_calls = 200\n",
+    ));
+    let addr = server.addr;
+    // A plain answer needs a few dozen host calls; 16 MiB of stdout in 64 KiB writes, hundreds.
+    assert_eq!(get(addr, "/ok").await.status, 200);
+    let reply = get(addr, "/flood/16").await;
+    assert_eq!(reply.status, 500, "{}", reply.text());
+    let records = get(
+        server.admin,
+        "/api/invocations?outcome=host_call_limit&limit=5",
+    )
+    .await;
+    let records: serde_json::Value = serde_json::from_slice(&records.body).unwrap();
+    let record = &records["invocations"][0];
+    assert_eq!(record["status"], 500, "{records}");
+    assert!(
+        record["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("more than 200 host calls")),
+        "{record}"
+    );
+    assert!(
+        record["host_calls"].as_u64().is_some_and(|n| n == 201),
+        "{record}"
+    );
+    assert_eq!(get(addr, "/ok").await.status, 200);
+}

@@ -39,6 +39,14 @@ impl Source<'_> {
                 "max_output applies to executor = \"wagi\" only",
             ));
         }
+        if let Some(calls) = &raw.limits.max_host_calls {
+            // A service runs for its whole life, not per request: a count would only grow.
+            return Err(self.error(
+                calls.span(),
+                &format!("{field}.limits.max_host_calls"),
+                "max_host_calls counts one request's calls; it does not apply to executor = \"service\"",
+            ));
+        }
         let Some(ports) = &raw.ports else {
             return Err(self.error(
                 raw.source.span(),

@@ -188,6 +188,27 @@ fn wagi_components_take_entrypoint_argv_and_max_output() {
 }
 
 #[test]
+fn max_host_calls_is_optional_positive_and_not_for_services() {
+    let manifest = AppDir::new().parse(GOOD).unwrap();
+    assert_eq!(manifest.components["api"].limits.max_host_calls, None);
+    let text = GOOD.replace(
+        "max_concurrency = 7",
+        "max_concurrency = 7\nmax_host_calls = 500",
+    );
+    let manifest = AppDir::new().parse(&text).unwrap();
+    assert_eq!(manifest.components["api"].limits.max_host_calls, Some(500));
+    let err = error_of(&GOOD.replace(
+        "max_concurrency = 7",
+        "max_concurrency = 7\nmax_host_calls = 0",
+    ));
+    assert_eq!(
+        err.field(),
+        Some("component.api.limits.max_host_calls"),
+        "{err}"
+    );
+}
+
+#[test]
 fn wagi_defaults() {
     let text = "[app]\nname = \"a\"\n[component.api]\nsource = \"api.wasm\"\nexecutor = \"wagi\"\n";
     let manifest = AppDir::new().parse(text).unwrap();

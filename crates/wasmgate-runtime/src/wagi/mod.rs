@@ -387,7 +387,7 @@ impl WagiExecutor {
                     },
                 );
                 store.limiter(|state| &mut state.limiter);
-                crate::call_clock::install(&mut store);
+                crate::call_clock::install(&mut store, self.component().limits.max_host_calls);
                 crate::engine::yield_every_tick(&mut store);
                 let mut instantiate_us = 0;
                 let call = async {
@@ -417,7 +417,7 @@ impl WagiExecutor {
                     HostState::from_wasi(wasi.build(), memory, caps),
                 );
                 store.limiter(|state| &mut state.limiter);
-                crate::call_clock::install(&mut store);
+                crate::call_clock::install(&mut store, self.component().limits.max_host_calls);
                 crate::engine::yield_every_tick(&mut store);
                 let mut instantiate_us = 0;
                 let call = async {
@@ -470,6 +470,9 @@ impl WagiExecutor {
             RunEnd::Exited(_) => Outcome::Ok,
             RunEnd::TimedOut => Outcome::Timeout,
             RunEnd::Failed(_) if hit_memory_limit => Outcome::MemoryLimit,
+            RunEnd::Failed(e) if e.is::<crate::call_clock::HostCallLimitExceeded>() => {
+                Outcome::HostCallLimit
+            }
             RunEnd::Failed(_) => Outcome::Trap,
         };
         let exit_code = match &end {
@@ -562,7 +565,7 @@ impl WagiExecutor {
         verdict: Verdict,
     ) -> http::Response<ResponseBody> {
         let response = match verdict.outcome {
-            Outcome::Trap | Outcome::Timeout | Outcome::MemoryLimit => {
+            Outcome::Trap | Outcome::Timeout | Outcome::MemoryLimit | Outcome::HostCallLimit => {
                 let mut response = fault_response(verdict.outcome, context.invocation_id);
                 if verdict.outcome == Outcome::Trap {
                     // WAGI answers a crashed script with 502, like any CGI gateway.

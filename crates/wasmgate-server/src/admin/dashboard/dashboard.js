@@ -6,7 +6,7 @@
 const POLL_MS = 2000;
 const INVOCATION_LIMIT = 100;
 const OUTCOMES = [
-  "ok", "trap", "timeout", "memory_limit", "no_response", "bad_output", "overloaded",
+  "ok", "trap", "timeout", "memory_limit", "host_call_limit", "no_response", "bad_output", "overloaded",
   "instantiate_failed", "client_gone", "denied", "rate_limited", "rejected",
 ];
 
