@@ -40,7 +40,9 @@ pub use executor::{
 };
 pub use outcome::Outcome;
 pub use record::{record_unserved, request_span};
-pub use runtime::{LoadedComponent, Runtime, RuntimeOptions, SubRouteExecutor, DEFAULT_HISTORY};
+pub use runtime::{
+    cache_result, LoadedComponent, Runtime, RuntimeOptions, SubRouteExecutor, DEFAULT_HISTORY,
+};
 pub use wagi::{percent_decode, SubRoute};
 
 /// Parsers exposed for the fuzz targets in `fuzz/` only; not part of the API.

@@ -217,7 +217,8 @@ impl Runtime {
     }
 }
 
-fn cache_result(status: &CacheStatus) -> CacheResult {
+/// How `status` is counted in metrics (and named in reload reports).
+pub fn cache_result(status: &CacheStatus) -> CacheResult {
     match status {
         CacheStatus::Hit => CacheResult::Hit,
         CacheStatus::Miss => CacheResult::Miss,

@@ -22,7 +22,7 @@ pub use exposition::{
 pub use history::{History, InvocationQuery, LIVE_BUFFER};
 pub use metrics::{CacheResult, Metrics};
 pub use otlp::{OtlpConfig, OtlpConfigError, SpanExport};
-pub use otlp_transport::{Protocol as OtlpProtocol, GRPC_EXPORT_PATH};
+pub use otlp_transport::{public_tls_client_config, Protocol as OtlpProtocol, GRPC_EXPORT_PATH};
 pub use prometheus_client::metrics::counter::Counter;
 pub use prometheus_client::metrics::gauge::Gauge;
 pub use record::{count_lines, method_label, HostCallSummary, InvocationRecord};

@@ -62,7 +62,8 @@ pub enum CacheResult {
 }
 
 impl CacheResult {
-    fn as_str(self) -> &'static str {
+    /// The label value: `hit`, `miss`, `rebuilt`, `disabled`.
+    pub fn as_str(self) -> &'static str {
         match self {
             CacheResult::Hit => "hit",
             CacheResult::Miss => "miss",

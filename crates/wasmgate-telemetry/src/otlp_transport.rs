@@ -129,7 +129,8 @@ impl Transport {
             };
             let name = rustls::pki_types::ServerName::try_from(self.host.clone())
                 .map_err(|e| ExportError::Tls(e.to_string()))?;
-            let connector = tokio_rustls::TlsConnector::from(tls_config(alpn));
+            let connector =
+                tokio_rustls::TlsConnector::from(Arc::new(public_tls_client_config(alpn)));
             Box::new(
                 connector
                     .connect(name, tcp)
@@ -248,7 +249,9 @@ pub fn grpc_frame(message: &[u8]) -> Bytes {
     frame.freeze()
 }
 
-fn tls_config(alpn: &[u8]) -> Arc<rustls::ClientConfig> {
+/// A TLS client trusting the public web PKI (webpki-roots), offering `alpn`: what Wasmgate
+/// uses to reach hosts on the internet (OTLP collectors, guests' outbound HTTPS).
+pub fn public_tls_client_config(alpn: &[u8]) -> rustls::ClientConfig {
     let roots = rustls::RootCertStore {
         roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
     };
@@ -267,5 +270,5 @@ fn tls_config(alpn: &[u8]) -> Arc<rustls::ClientConfig> {
                 .with_no_client_auth()
         });
     config.alpn_protocols = vec![alpn.to_vec()];
-    Arc::new(config)
+    config
 }

@@ -12,7 +12,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 use wasmgate_manifest::Manifest;
-use wasmgate_runtime::{CacheStatus, Runtime};
+use wasmgate_runtime::{cache_result, Runtime};
 use wasmgate_server::{LiveRouter, ReloadApp, Shutdown};
 use wasmgate_telemetry::Telemetry;
 
@@ -183,12 +183,7 @@ impl Report {
                 serde_json::json!({
                     "name": c.name,
                     "executor": c.executor.to_string(),
-                    "cache": match &c.cache {
-                        CacheStatus::Hit => "hit",
-                        CacheStatus::Miss => "miss",
-                        CacheStatus::Rebuilt(_) => "rebuilt",
-                        CacheStatus::Disabled => "disabled",
-                    },
+                    "cache": cache_result(&c.cache).as_str(),
                     "load_ms": c.load_time.as_millis() as u64,
                 })
             })

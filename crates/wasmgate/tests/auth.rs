@@ -814,11 +814,7 @@ async fn a_rotated_jwks_file_is_picked_up_by_a_reload() {
 
     // It adds its new EC key; SIGHUP makes Wasmgate read the file again.
     std::fs::write(&jwks, full.to_string()).unwrap();
-    let status = Command::new("kill")
-        .args(["-HUP", &server.child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    server.hangup();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     loop {
         let reply = get_with_token(&server, "idp.test", &ec).await;

@@ -78,14 +78,8 @@ const HOSTILE: &[Hostile] = &[
     },
 ];
 
-fn rss_bytes(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let kib: u64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmRSS in /proc/PID/status");
-    kib * 1024
+fn rss(pid: u32) -> u64 {
+    support::rss_bytes(pid).expect("VmRSS in /proc/PID/status")
 }
 
 async fn one_round(addr: SocketAddr) {
@@ -137,15 +131,15 @@ async fn hostile_guests_fail_alone_and_memory_returns_to_its_baseline() {
     for _ in 0..2 {
         one_round(addr).await;
     }
-    let baseline = rss_bytes(pid);
+    let baseline = rss(pid);
     let rounds = 8;
     let mut peak = baseline;
     for _ in 0..rounds {
         one_round(addr).await;
-        peak = peak.max(rss_bytes(pid));
+        peak = peak.max(rss(pid));
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let after = rss_bytes(pid);
+    let after = rss(pid);
     eprintln!(
         "RSS baseline {} MiB, peak {} MiB, after {} MiB",
         baseline >> 20,

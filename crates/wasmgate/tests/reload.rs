@@ -29,25 +29,26 @@ async fn post_reload(admin: SocketAddr) -> support::Reply {
         .await
 }
 
-fn hangup(server: &Server) {
-    let status = std::process::Command::new("kill")
-        .args(["-HUP", &server.child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-}
-
-/// Polls `path` until its body is `want`, for at most `limit`.
-async fn eventually_serves(addr: SocketAddr, path: &str, want: &str, limit: Duration) -> bool {
+/// Polls `path` until a reply satisfies `done`, for at most `limit`.
+async fn eventually(
+    addr: SocketAddr,
+    path: &str,
+    limit: Duration,
+    done: impl Fn(&support::Reply) -> bool,
+) -> bool {
     let deadline = Instant::now() + limit;
     while Instant::now() < deadline {
-        let reply = get(addr, path).await;
-        if reply.status == 200 && reply.text() == want {
+        if done(&get(addr, path).await) {
             return true;
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
     false
+}
+
+/// [`eventually`] the body is `want` (with status 200).
+async fn eventually_serves(addr: SocketAddr, path: &str, want: &str, limit: Duration) -> bool {
+    eventually(addr, path, limit, |r| r.status == 200 && r.text() == want).await
 }
 
 fn metric(text: &str, name_and_labels: &str) -> Option<f64> {
@@ -66,7 +67,7 @@ async fn sighup_switches_to_the_new_version() {
     let server = Server::start(&versioned_manifest("", "one"));
     assert_eq!(get(server.addr, "/env/VERSION").await.text(), "one");
     write_manifest(&server, &versioned_manifest("", "two"));
-    hangup(&server);
+    server.hangup();
     assert!(
         eventually_serves(server.addr, "/env/VERSION", "two", Duration::from_secs(30)).await,
         "stderr:\n{}",
@@ -313,7 +314,9 @@ fn service_manifest(replicas: u32) -> String {
 async fn a_reloaded_service_takes_requests_only_once_it_is_up_and_the_old_one_stops() {
     let server = Server::start(&service_manifest(1));
     assert!(
-        eventually_status(server.addr, "/", 200, Duration::from_secs(60)).await,
+        eventually(server.addr, "/", Duration::from_secs(60), |r| r.status
+            == 200)
+        .await,
         "the service never came up:\n{}",
         server.stderr()
     );
@@ -375,15 +378,4 @@ fn ready_addresses(logs: &str) -> Vec<SocketAddr> {
             value["host_address"].as_str()?.parse().ok()
         })
         .collect()
-}
-
-async fn eventually_status(addr: SocketAddr, path: &str, want: u16, limit: Duration) -> bool {
-    let deadline = Instant::now() + limit;
-    while Instant::now() < deadline {
-        if get(addr, path).await.status == want {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    false
 }

@@ -67,16 +67,6 @@ async fn connect(addr: SocketAddr, config: Arc<rustls::ClientConfig>) -> Sender 
     sender
 }
 
-fn rss_bytes(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        .unwrap_or(0)
-        * 1024
-}
-
 #[derive(Default)]
 struct Tally {
     good: AtomicU64,
@@ -161,7 +151,10 @@ async fn soak_with_reloads_and_certificate_rotation_loses_no_good_request() {
     let sampler = tokio::spawn(async move {
         let mut samples = Vec::new();
         while sampler_done.load(Ordering::Relaxed) < total && Instant::now() < deadline {
-            samples.push((sampler_done.load(Ordering::Relaxed), rss_bytes(pid)));
+            samples.push((
+                sampler_done.load(Ordering::Relaxed),
+                support::rss_bytes(pid).unwrap_or(0),
+            ));
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
         samples
@@ -194,11 +187,7 @@ async fn soak_with_reloads_and_certificate_rotation_loses_no_good_request() {
 
     wait_until(0.7).await;
     std::fs::write(server.dir.path().join("wasmgate.toml"), manifest("v3")).unwrap();
-    let status = std::process::Command::new("kill")
-        .args(["-HUP", &pid.to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    server.hangup();
 
     let mut failures = Vec::new();
     for client in clients {
@@ -227,7 +216,7 @@ async fn soak_with_reloads_and_certificate_rotation_loses_no_good_request() {
         .iter()
         .find(|(n, _)| *n >= total / 5)
         .map_or(0, |(_, rss)| *rss);
-    let last = rss_bytes(pid);
+    let last = support::rss_bytes(pid).unwrap_or(0);
     let peak = samples.iter().map(|(_, rss)| *rss).max().unwrap_or(0);
     eprintln!(
         "{good} good and {faulty} faulty requests; RSS warm {} MiB, peak {} MiB, end {} MiB",

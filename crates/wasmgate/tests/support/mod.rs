@@ -211,11 +211,25 @@ impl Server {
 
     /// Sends SIGTERM.
     pub fn terminate(&self) {
+        self.signal("TERM");
+    }
+
+    /// SIGHUP: reload the app.
+    pub fn hangup(&self) {
+        self.signal("HUP");
+    }
+
+    fn signal(&self, name: &str) {
         let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
+            .args([&format!("-{name}"), &self.child.id().to_string()])
             .status()
             .unwrap();
         assert!(status.success());
+    }
+
+    /// The server's resident memory (`VmRSS`), while it runs.
+    pub fn rss_bytes(&self) -> Option<u64> {
+        rss_bytes(self.child.id())
     }
 
     /// Waits for the process to exit (bounded) and returns its exit code.
@@ -377,4 +391,14 @@ pub async fn get(addr: SocketAddr, path: &str) -> Reply {
         .await
         .send("GET", path, Bytes::new())
         .await
+}
+
+/// Resident memory of process `pid` (`VmRSS` in /proc), if it is still there.
+pub fn rss_bytes(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())?;
+    Some(kib * 1024)
 }
