@@ -5,6 +5,12 @@
 #
 #   bench/callgrind.sh [WASMGATE_BINARY...]     default: target/release/wasmgate
 #
+# An argument may carry extra `wasmgate up` flags after the binary, in one word:
+#
+#   bench/callgrind.sh target/release/wasmgate "target/release/wasmgate --no-telemetry"
+#
+# APP=bench/hello-fuel-app serves another bench app (its source path relative to the app).
+#
 # Each binary serves bench/hello-app with max_concurrency = 2 (valgrind cannot reserve the
 # full pool); WARMUP requests run first, then counters are zeroed and REQUESTS requests are
 # counted, all on one keep-alive connection. Prints instructions per request per binary.
@@ -23,7 +29,7 @@ BINARIES=("$@")
 
 sed -e 's/max_concurrency = .*/max_concurrency = 2/' \
     -e "s|\.\./\.\./examples|$ROOT/examples|" \
-    "$ROOT/bench/hello-app/wasmgate.toml" >"$WORK/wasmgate.toml"
+    "$ROOT/${APP:-bench/hello-app}/wasmgate.toml" >"$WORK/wasmgate.toml"
 
 free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
@@ -34,13 +40,16 @@ requests() {
     curl -sf -o /dev/null "http://127.0.0.1:$PORT${URL_PATH}?[1-$1]"
 }
 
-for binary in "${BINARIES[@]}"; do
+for run in "${BINARIES[@]}"; do
+    read -r -a words <<<"$run"
+    binary=${words[0]}
+    flags=("${words[@]:1}")
     PORT=$(free_port)
     out="$WORK/callgrind.out"
     rm -f "$out"*
     valgrind --tool=callgrind --callgrind-out-file="$out" --collect-atstart=yes \
         "$binary" up "$WORK/wasmgate.toml" --listen "127.0.0.1:$PORT" --no-admin \
-        --cache-dir "$WORK/cache" --log-format json >"$WORK/server.log" 2>&1 &
+        --cache-dir "$WORK/cache" --log-format json "${flags[@]}" >"$WORK/server.log" 2>&1 &
     SERVER=$!
     for _ in $(seq 1 600); do
         curl -sf -o /dev/null "http://127.0.0.1:$PORT$URL_PATH" && break
@@ -56,5 +65,5 @@ for binary in "${BINARIES[@]}"; do
     dump=$(ls -v "$out".* 2>/dev/null | grep -v '\.0$' | tail -1 || true)
     [ -n "$dump" ] || dump=$(ls -v "$out"* | tail -1)
     total=$(grep -m1 '^summary:' "$dump" | awk '{print $2}')
-    echo "$binary: $((total / REQUESTS)) instructions/request ($REQUESTS requests, $total in all)"
+    echo "$run: $((total / REQUESTS)) instructions/request ($REQUESTS requests, $total in all)"
 done

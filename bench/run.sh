@@ -20,7 +20,15 @@ Settings (environment variables):
   SKIP_WASMGATE=1    leave out wasmgate (no wasmgate build, no guest build)
   SKIP_WAGI=1        leave out the WAGI (CGI) hello served by wasmgate
   SKIP_DATA=1        leave out wasmgate-data (one key-value read + one SQL query per request)
+  SKIP_TELEMETRY=1   leave out wasmgate-notel (--no-telemetry) and wasmgate-otlp (spans exported
+                     over OTLP/HTTP to a local receiver), the two ends of telemetry's cost
+  SKIP_FUEL=1        leave out wasmgate-fuel (the hello with limits.fuel: fuel-metered code)
+  SKIP_SERVICE=1     leave out service-native and wasmgate-service: examples/service-hyper-wasmedge
+                     built for the host and served directly vs built for wasm32-wasip1 and run
+                     by Wasmgate's service executor behind its gateway
   SKIP_BUILD=1       use the existing native-hello, wasmgate and hello.wasm; build nothing
+  WASMGATE_BIN=PATH  use this wasmgate binary (with SKIP_BUILD=1: e.g. a copy that a build
+                     running next door cannot replace mid-run)
   WASMTIME_BIN=PATH  use this wasmtime (must be 48.0.8) instead of the cached install
   STARTUP_TIMEOUT=120   seconds a server may take to answer its first request
   BUILD_TIMEOUT=3600    seconds allowed for each build step
@@ -52,6 +60,9 @@ SKIP_WASMTIME=${SKIP_WASMTIME:-0}
 SKIP_WASMGATE=${SKIP_WASMGATE:-0}
 SKIP_WAGI=${SKIP_WAGI:-0}
 SKIP_DATA=${SKIP_DATA:-0}
+SKIP_TELEMETRY=${SKIP_TELEMETRY:-0}
+SKIP_FUEL=${SKIP_FUEL:-0}
+SKIP_SERVICE=${SKIP_SERVICE:-0}
 SKIP_BUILD=${SKIP_BUILD:-0}
 STARTUP_TIMEOUT=${STARTUP_TIMEOUT:-120}
 BUILD_TIMEOUT=${BUILD_TIMEOUT:-3600}
@@ -158,11 +169,18 @@ cargo_build() {
 }
 
 NATIVE_BIN="$TARGET_DIR/release/native-hello"
-WASMGATE_BIN="$TARGET_DIR/release/wasmgate"
+SERVICE_NATIVE_BIN="$TARGET_DIR/service-native/release/service-hyper-wasmedge"
+WASMGATE_BIN=${WASMGATE_BIN:-$TARGET_DIR/release/wasmgate}
 if [[ $SKIP_BUILD != 1 ]]; then
     command -v cargo >/dev/null || die "cargo is required (or SKIP_BUILD=1 with prebuilt binaries)"
     cargo_build native-hello
     [[ $SKIP_WASMGATE == 1 ]] || cargo_build wasmgate
+    if [[ $SKIP_SERVICE != 1 ]]; then
+        log "cargo build --release examples/service-hyper-wasmedge (for the host)"
+        (cd examples/service-hyper-wasmedge &&
+            bounded "$BUILD_TIMEOUT" cargo build --release --target-dir "$TARGET_DIR/service-native" >&2) ||
+            die "building examples/service-hyper-wasmedge for the host failed"
+    fi
     if [[ $SKIP_WASMGATE != 1 || $SKIP_WASMTIME != 1 ]]; then
         if [[ -f scripts/build-guests.sh ]]; then
             log "scripts/build-guests.sh"
@@ -281,6 +299,45 @@ if [[ $SKIP_WASMGATE != 1 ]]; then
         start_server wasmgate-data "$port" env RUST_LOG=info "$WASMGATE_BIN" up "$ROOT/bench/data-app" \
             --listen "127.0.0.1:$port" --admin-listen 127.0.0.1:0 --cache-dir "$CACHE/wasmgate-compiled"
     fi
+    if [[ $SKIP_TELEMETRY != 1 ]]; then
+        port=$(free_port)
+        start_server wasmgate-notel "$port" env RUST_LOG=info "$WASMGATE_BIN" up "$HELLO_APP" --listen "127.0.0.1:$port" \
+            --admin-listen 127.0.0.1:0 --cache-dir "$CACHE/wasmgate-compiled" --no-telemetry
+        # A local OTLP/HTTP receiver that reads each export and answers 200, as a collector would.
+        receiver_port=$(free_port)
+        python3 - "$receiver_port" >"$OUT/otlp-receiver.log" 2>&1 <<'PYEOF' &
+import http.server, sys
+class Receiver(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self.send_response(200)
+        self.send_header("Content-Type", "application/x-protobuf")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+    def log_message(self, *args):
+        pass
+http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Receiver).serve_forever()
+PYEOF
+        PIDS+=("$!")
+        port=$(free_port)
+        start_server wasmgate-otlp "$port" env RUST_LOG=info OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf \
+            OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:$receiver_port" "$WASMGATE_BIN" up "$HELLO_APP" \
+            --listen "127.0.0.1:$port" --admin-listen 127.0.0.1:0 --cache-dir "$CACHE/wasmgate-compiled"
+    fi
+    if [[ $SKIP_SERVICE != 1 ]]; then
+        [[ -x $SERVICE_NATIVE_BIN ]] || die "native service binary not found at $SERVICE_NATIVE_BIN"
+        port=$(free_port)
+        start_server service-native "$port" env SERVICE_LISTEN="127.0.0.1:$port" "$SERVICE_NATIVE_BIN"
+        port=$(free_port)
+        start_server wasmgate-service "$port" env RUST_LOG=info "$WASMGATE_BIN" up "$ROOT/bench/service-app" \
+            --listen "127.0.0.1:$port" --admin-listen 127.0.0.1:0 --cache-dir "$CACHE/wasmgate-compiled"
+    fi
+    if [[ $SKIP_FUEL != 1 ]]; then
+        port=$(free_port)
+        start_server wasmgate-fuel "$port" env RUST_LOG=info "$WASMGATE_BIN" up "$ROOT/bench/hello-fuel-app" \
+            --listen "127.0.0.1:$port" --admin-listen 127.0.0.1:0 --cache-dir "$CACHE/wasmgate-compiled"
+    fi
 fi
 
 LOADAVG_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -370,6 +427,9 @@ command_line+="THREADS=$THREADS CONNECTIONS=$CONNECTIONS DURATION=$DURATION ROUN
 [[ $SKIP_WASMGATE != 1 ]] || command_line+=" SKIP_WASMGATE=1"
 [[ $SKIP_WAGI != 1 ]] || command_line+=" SKIP_WAGI=1"
 [[ $SKIP_DATA != 1 ]] || command_line+=" SKIP_DATA=1"
+[[ $SKIP_TELEMETRY != 1 ]] || command_line+=" SKIP_TELEMETRY=1"
+[[ $SKIP_FUEL != 1 ]] || command_line+=" SKIP_FUEL=1"
+[[ $SKIP_SERVICE != 1 ]] || command_line+=" SKIP_SERVICE=1"
 [[ $SKIP_BUILD != 1 ]] || command_line+=" SKIP_BUILD=1"
 command_line+=" bench/run.sh"
 
@@ -444,4 +504,14 @@ ratio("wasmgate-wagi", "wasmgate", "rps", "req/s")
 ratio("wasmgate-wagi", "wasmgate", "cpu", "CPU/req")
 ratio("wasmgate-data", "wasmgate", "rps", "req/s")
 ratio("wasmgate-data", "wasmgate", "cpu", "CPU/req")
+# Telemetry's cost: records, metrics, history, call hooks and the access line (wasmgate), plus
+# span export (wasmgate-otlp), against none of it (wasmgate-notel). Budget: 5%.
+ratio("wasmgate", "wasmgate-notel", "rps", "req/s")
+ratio("wasmgate", "wasmgate-notel", "cpu", "CPU/req")
+ratio("wasmgate-otlp", "wasmgate-notel", "rps", "req/s")
+ratio("wasmgate-otlp", "wasmgate-notel", "cpu", "CPU/req")
+ratio("wasmgate-fuel", "wasmgate", "rps", "req/s")
+ratio("wasmgate-fuel", "wasmgate", "cpu", "CPU/req")
+ratio("wasmgate-service", "service-native", "rps", "req/s")
+ratio("wasmgate-service", "service-native", "cpu", "CPU/req")
 EOF

@@ -21,6 +21,8 @@
 #   examples/service-hyper-wasmedge -> examples/service-hyper-wasmedge/target/wasm32-wasip1/release/service-hyper-wasmedge.wasm
 #   examples/service-mysql-wasmedge -> examples/service-mysql-wasmedge/target/wasm32-wasip1/release/service-mysql-wasmedge.wasm
 #     (mysql_async_wasi links zstd, which is C: it needs the C guest's toolchain, below)
+#   examples/service-std-wasip2 -> examples/service-std-wasip2/target/wasm32-wasip2/release/service-std-wasip2.wasm
+#     (a WASI 0.2 component listening with Rust std's TcpListener, i.e. wasi:sockets)
 #
 # Each Rust guest is its own cargo package (own Cargo.lock, own target/). The wasi:http
 # guests are built for wasm32-wasip2, which makes rustc emit a component directly; the
@@ -80,6 +82,7 @@ GUESTS=(
     "wasm32-wasip1:examples/wagi-hello-rust:wagi-hello-rust"
     "wasm32-wasip2:tests/fixtures/wagi-component:wagi-component"
     "wasm32-wasip1:examples/service-hyper-wasmedge:service-hyper-wasmedge"
+    "wasm32-wasip2:examples/service-std-wasip2:service-std-wasip2"
 )
 
 outputs=()

@@ -223,6 +223,9 @@ pub struct Limits {
     /// Calls into the host (WASI and capabilities) one invocation may make; `None`: no cap
     /// beyond the timeout.
     pub max_host_calls: Option<u64>,
+    /// Fuel one invocation may burn (about one unit per Wasm instruction); `None`: the
+    /// component runs on the engine without fuel metering, and instructions are not counted.
+    pub fuel: Option<u64>,
 }
 
 impl Limits {
@@ -242,6 +245,7 @@ impl Default for Limits {
             max_concurrency: Self::DEFAULT_MAX_CONCURRENCY,
             max_output: Self::DEFAULT_MAX_OUTPUT,
             max_host_calls: None,
+            fuel: None,
         }
     }
 }

@@ -532,6 +532,17 @@ impl Source<'_> {
             }
             limits.max_host_calls = Some(value as u64);
         }
+        if let Some(fuel) = &raw.fuel {
+            let value = *fuel.get_ref();
+            if value < 1 {
+                return Err(self.error(
+                    fuel.span(),
+                    &format!("{field}.fuel"),
+                    "fuel must be at least 1 (it counts Wasm instructions; leave it out for no cap)",
+                ));
+            }
+            limits.fuel = Some(value as u64);
+        }
         Ok(limits)
     }
 }

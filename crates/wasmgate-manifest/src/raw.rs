@@ -135,5 +135,6 @@ pub struct RawLimits {
     pub max_concurrency: Option<Spanned<i64>>,
     pub max_output: Option<Spanned<String>>,
     pub max_host_calls: Option<Spanned<i64>>,
+    pub fuel: Option<Spanned<i64>>,
     pub max_outbound_concurrency: Option<Spanned<i64>>,
 }

@@ -9,6 +9,9 @@
 //!   machinery, which otherwise costs about 12 µs on every call;
 //! - epoch interruption: a guest burning CPU yields back to tokio every tick, so one busy guest
 //!   cannot starve other requests and the per-request timeout can fire.
+//!
+//! Fuel metering is a property of compiled code: a component with `limits.fuel` runs on a
+//! second engine built with `consume_fuel`, so components without it pay nothing for it.
 
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -28,6 +31,8 @@ pub struct EngineSettings {
     pub instances: u32,
     /// Largest linear memory any instance may have, in bytes.
     pub max_memory: u64,
+    /// Compile fuel checks into guest code (for components with `limits.fuel`).
+    pub fuel: bool,
 }
 
 impl EngineSettings {
@@ -38,25 +43,29 @@ impl EngineSettings {
     pub(crate) const TABLES_PER_INSTANCE: u32 = 4;
     const CORE_INSTANCES_PER_INSTANCE: u32 = 16;
 
-    pub fn from_manifest(manifest: &Manifest) -> EngineSettings {
-        let instances: u32 = manifest
-            .components
-            .values()
+    /// The engine for the manifest's components with (`fuel`) or without fuel metering.
+    pub fn from_manifest(manifest: &Manifest, fuel: bool) -> EngineSettings {
+        let components = || {
+            manifest
+                .components
+                .values()
+                .filter(move |c| c.limits.fuel.is_some() == fuel)
+        };
+        let instances: u32 = components()
             // A service's replicas each hold an instance for as long as they run.
             .map(|c| {
                 let replicas = c.service.as_ref().map_or(0, |s| s.replicas);
                 c.limits.max_concurrency.max(replicas)
             })
             .sum();
-        let max_memory = manifest
-            .components
-            .values()
+        let max_memory = components()
             .map(|c| c.limits.memory)
             .max()
             .unwrap_or(Limits::DEFAULT_MEMORY);
         EngineSettings {
             instances: instances.max(1),
             max_memory,
+            fuel,
         }
     }
 
@@ -82,6 +91,7 @@ impl EngineSettings {
         config
             .concurrency_support(false)
             .epoch_interruption(true)
+            .consume_fuel(self.fuel)
             .memory_init_cow(true)
             .wasm_backtrace_details(wasmtime::WasmBacktraceDetails::Enable)
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
@@ -103,7 +113,8 @@ impl EpochTicker {
         let thread = std::thread::Builder::new()
             .name("wasmgate-epoch".into())
             .spawn(move || loop {
-                std::thread::sleep(EPOCH_TICK);
+                // EPOCH_TICK, or finer while a guest profile is being collected.
+                std::thread::sleep(crate::profiling::fine_tick::current());
                 match weak.upgrade() {
                     Some(engine) => engine.increment_epoch(),
                     None => break,
@@ -123,10 +134,10 @@ impl EpochTicker {
 /// 780 ms.
 pub fn yield_every_tick<T: 'static>(store: &mut wasmtime::Store<T>) {
     store.set_epoch_deadline(1);
-    store.epoch_deadline_callback(|_| {
-        Ok(wasmtime::UpdateDeadline::YieldCustom(
-            1,
-            Box::pin(tokio::task::yield_now()),
-        ))
-    });
+    store.epoch_deadline_callback(|_| Ok(yield_at_tick()));
+}
+
+/// What the epoch callback answers at each tick (see [`yield_every_tick`]).
+pub(crate) fn yield_at_tick() -> wasmtime::UpdateDeadline {
+    wasmtime::UpdateDeadline::YieldCustom(1, Box::pin(tokio::task::yield_now()))
 }

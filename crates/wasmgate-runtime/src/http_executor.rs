@@ -38,6 +38,7 @@ pub struct HttpExecutor {
     /// Still true until the first instance since load has been created.
     cold: AtomicBool,
     telemetry: Arc<Telemetry>,
+    profiles: Arc<crate::profiling::Profiles>,
 }
 
 type GuestResponse = Result<http::Response<HyperOutgoingBody>, ErrorCode>;
@@ -56,6 +57,7 @@ impl HttpExecutor {
         pre: ProxyPre<HostState>,
         grant: Grant,
         telemetry: Arc<Telemetry>,
+        profiles: Arc<crate::profiling::Profiles>,
     ) -> HttpExecutor {
         let permits = Arc::new(Semaphore::new(component.limits.max_concurrency as usize));
         HttpExecutor {
@@ -67,6 +69,7 @@ impl HttpExecutor {
             permits,
             cold: AtomicBool::new(true),
             telemetry,
+            profiles,
         }
     }
 
@@ -117,9 +120,25 @@ impl HttpExecutor {
             }
         };
         let mut store = Store::new(self.pre.engine(), state);
+        let fuel = crate::fuel::FuelBudget::new(self.component.limits.fuel);
+        if let Err(e) = fuel.fill(&mut store) {
+            return self.answer_fault(
+                &context,
+                &pending,
+                Outcome::InstantiateFailed,
+                &format!("{e:#}"),
+            );
+        }
         store.limiter(|state| &mut state.limiter);
-        crate::call_clock::install(&mut store, self.component.limits.max_host_calls);
+        crate::call_clock::install(
+            &mut store,
+            self.component.limits.max_host_calls,
+            self.telemetry.enabled(),
+        );
         crate::engine::yield_every_tick(&mut store);
+        let component = self.pre.instance_pre().component();
+        let ticket = self.profiles.select(&context, &self.name);
+        let profile = ticket.and_then(|t| t.attach_component(&mut store, component));
 
         let scheme = match context.scheme {
             Scheme::Http => WasiScheme::Http,
@@ -168,6 +187,7 @@ impl HttpExecutor {
         let task_pending = pending.clone();
         let task = tokio::spawn(async move {
             let _permit = permit;
+            let _profile = profile;
             let pre = executor.pre.clone();
             let mut instantiate_us = 0;
             let instantiating = Instant::now();
@@ -196,6 +216,7 @@ impl HttpExecutor {
             let peak_memory = store.data().limiter.peak();
             let host_calls = store.data().caps.calls.clone();
             let clock = std::mem::take(&mut store.data_mut().clock).settled();
+            let instructions = fuel.used(&store);
             drop(store);
             let status = status.load(Ordering::Relaxed);
             let usage = Usage {
@@ -207,6 +228,7 @@ impl HttpExecutor {
                 instantiate_us,
                 host_calls,
                 clock,
+                instructions,
             };
             let outcome = executor.finish(&task_context, &task_pending, end, usage, &output);
             if let Some(spans) = task_pending.span_buffer() {
@@ -289,6 +311,7 @@ impl HttpExecutor {
             instantiate_us,
             host_calls,
             clock,
+            instructions,
         } = usage;
         let elapsed_us = started.elapsed().as_micros() as u64;
         let (outcome, error) = match end {
@@ -299,11 +322,15 @@ impl HttpExecutor {
                 (Outcome::Overloaded, Some(e))
             }
             TaskEnd::InstantiateFailed(e) if hit_memory_limit => (Outcome::MemoryLimit, Some(e)),
+            TaskEnd::InstantiateFailed(e) if crate::fuel::ran_out(&e) => {
+                (Outcome::FuelLimit, Some(e))
+            }
             TaskEnd::InstantiateFailed(e) => (Outcome::InstantiateFailed, Some(e)),
             TaskEnd::Failed(e) if hit_memory_limit => (Outcome::MemoryLimit, Some(e)),
             TaskEnd::Failed(e) if e.is::<HostCallLimitExceeded>() => {
                 (Outcome::HostCallLimit, Some(e))
             }
+            TaskEnd::Failed(e) if crate::fuel::ran_out(&e) => (Outcome::FuelLimit, Some(e)),
             TaskEnd::Failed(e) => (Outcome::Trap, Some(e)),
         };
         log_guest_output(context, &self.component.name, output);
@@ -333,6 +360,7 @@ impl HttpExecutor {
             r.instantiate_time_us = instantiate_us;
             r.peak_memory_bytes = peak_memory as u64;
             r.cold_start = cold;
+            r.instructions = instructions;
             crate::record::fill_host_calls(r, &host_calls);
             crate::record::fill_call_clock(r, &clock);
             r.stdout_bytes = stdout.len() as u64;
@@ -400,6 +428,8 @@ struct Usage {
     instantiate_us: u64,
     host_calls: HostCalls,
     clock: CallClock,
+    /// Instructions executed, for components with a fuel budget.
+    instructions: Option<u64>,
 }
 
 /// The trap message and the symbolized guest backtrace of a failed call.
@@ -455,6 +485,7 @@ pub(crate) fn fault_response(outcome: Outcome, invocation_id: u64) -> http::Resp
         Outcome::Timeout => "the guest did not answer in time",
         Outcome::MemoryLimit => "the guest exceeded its memory limit",
         Outcome::HostCallLimit => "the guest made too many host calls",
+        Outcome::FuelLimit => "the guest ran out of fuel (instructions)",
         Outcome::NoResponse => "the guest returned without a response",
         Outcome::Overloaded => "all instances are busy, try again later",
         Outcome::InstantiateFailed => "the guest could not be started",

@@ -20,11 +20,13 @@ mod call_clock;
 mod engine;
 mod error;
 mod executor;
+mod fuel;
 mod host;
 mod http_executor;
 mod limiter;
 mod loader;
 mod outcome;
+mod profiling;
 mod record;
 mod runtime;
 mod service;
@@ -39,6 +41,10 @@ pub use executor::{
     Scheme,
 };
 pub use outcome::Outcome;
+pub use profiling::{
+    limits as profile_limits, Lookup as ProfileLookup, ProfileError, ProfileRequest, ProfileTarget,
+    Profiles, SessionState as ProfileState, SessionSummary as ProfileSummary,
+};
 pub use record::{record_unserved, request_span};
 pub use runtime::{
     cache_result, LoadedComponent, Runtime, RuntimeOptions, SubRouteExecutor, DEFAULT_HISTORY,

@@ -14,6 +14,8 @@ pub enum Outcome {
     MemoryLimit,
     /// The guest made more host calls than `limits.max_host_calls` and was stopped.
     HostCallLimit,
+    /// The guest burned its whole `limits.fuel` budget of instructions and was stopped.
+    FuelLimit,
     /// The guest returned without ever setting a response.
     NoResponse,
     /// All instances of the component were busy for the whole time limit.
@@ -37,6 +39,7 @@ impl Outcome {
             Outcome::Timeout => "timeout",
             Outcome::MemoryLimit => "memory_limit",
             Outcome::HostCallLimit => "host_call_limit",
+            Outcome::FuelLimit => "fuel_limit",
             Outcome::NoResponse => "no_response",
             Outcome::Overloaded => "overloaded",
             Outcome::InstantiateFailed => "instantiate_failed",
@@ -58,6 +61,7 @@ impl Outcome {
             Outcome::Trap
             | Outcome::MemoryLimit
             | Outcome::HostCallLimit
+            | Outcome::FuelLimit
             | Outcome::NoResponse
             | Outcome::InstantiateFailed => http::StatusCode::INTERNAL_SERVER_ERROR,
         }

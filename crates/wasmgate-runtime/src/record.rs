@@ -148,7 +148,9 @@ pub fn request_span<B>(
     request: Option<&http::Request<B>>,
     started: Instant,
 ) -> Option<RequestSpan> {
-    if !telemetry.tracing() {
+    // An unsampled request builds no spans at all: most of span export's cost is here and in
+    // the export task, not in the decision.
+    if !telemetry.tracing() || !context.trace.sampled {
         return None;
     }
     let scheme = match context.scheme {

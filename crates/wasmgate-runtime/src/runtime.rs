@@ -4,9 +4,11 @@ use crate::cache::{default_cache_dir, CacheStatus, CompileCache};
 use crate::engine::{EngineSettings, EpochTicker};
 use crate::error::LoadError;
 use crate::executor::Executor;
+use crate::host::HostState;
 use crate::http_executor::HttpExecutor;
 use crate::loader::{http_linker, load_http_component};
-use crate::wagi::{self, SubRoute};
+use crate::profiling::Profiles;
+use crate::wagi::{self, SubRoute, WagiState};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -14,6 +16,7 @@ use std::time::Duration;
 use wasmgate_capabilities::{Capabilities, Grant};
 use wasmgate_manifest::{Executor as ExecutorKind, Manifest};
 use wasmgate_telemetry::{CacheResult, Telemetry};
+use wasmtime::component::Linker;
 use wasmtime::Engine;
 
 /// Where compiled artifacts go and where invocation records are sent.
@@ -25,6 +28,8 @@ pub struct RuntimeOptions {
     pub telemetry: Option<Arc<Telemetry>>,
     /// The app's opened backends; `None` grants components nothing (every capability denied).
     pub capabilities: Option<Arc<Capabilities>>,
+    /// Guest profile sessions (kept across reloads); `None` makes one for this runtime.
+    pub profiles: Option<Arc<Profiles>>,
 }
 
 impl Default for RuntimeOptions {
@@ -33,6 +38,7 @@ impl Default for RuntimeOptions {
             cache_dir: default_cache_dir(),
             telemetry: None,
             capabilities: None,
+            profiles: None,
         }
     }
 }
@@ -58,19 +64,27 @@ pub struct SubRouteExecutor {
 }
 
 pub struct Runtime {
+    /// The engine of components without fuel metering.
     engine: Engine,
     telemetry: Arc<Telemetry>,
     executors: BTreeMap<String, Arc<dyn Executor>>,
     sub_routes: BTreeMap<String, Vec<SubRouteExecutor>>,
     loaded: Vec<LoadedComponent>,
-    _ticker: EpochTicker,
+    profiles: Arc<Profiles>,
+    _tickers: Vec<EpochTicker>,
 }
 
-impl Runtime {
-    /// Builds the engine sized for `manifest` and loads every component. Fails on the first
-    /// component that cannot be served, naming it.
-    pub fn load(manifest: &Manifest, options: &RuntimeOptions) -> Result<Runtime, LoadError> {
-        let settings = EngineSettings::from_manifest(manifest);
+/// An engine with its epoch ticker and the linkers that are built per engine.
+struct EngineSlot {
+    engine: Engine,
+    http: Linker<HostState>,
+    modules: wasmtime::Linker<WagiState>,
+    ticker: EpochTicker,
+}
+
+impl EngineSlot {
+    fn build(manifest: &Manifest, fuel: bool) -> Result<EngineSlot, LoadError> {
+        let settings = EngineSettings::from_manifest(manifest, fuel);
         let engine = settings.build_engine().map_err(|e| {
             let message = format!("{e:#}");
             if message.contains("pool") {
@@ -82,15 +96,36 @@ impl Runtime {
                 LoadError::Engine(e)
             }
         })?;
-        let ticker = EpochTicker::start(&engine).map_err(|e| LoadError::Engine(e.into()))?;
+        Ok(EngineSlot {
+            ticker: EpochTicker::start(&engine).map_err(|e| LoadError::Engine(e.into()))?,
+            http: http_linker(&engine).map_err(LoadError::Engine)?,
+            modules: wagi::module_linker(&engine).map_err(LoadError::Engine)?,
+            engine,
+        })
+    }
+}
+
+impl Runtime {
+    /// Builds the engines sized for `manifest` and loads every component. Fails on the first
+    /// component that cannot be served, naming it.
+    pub fn load(manifest: &Manifest, options: &RuntimeOptions) -> Result<Runtime, LoadError> {
+        let plain = EngineSlot::build(manifest, false)?;
+        // Only built when some component asks for fuel: it has its own instance pool.
+        let metered = match manifest
+            .components
+            .values()
+            .any(|c| c.limits.fuel.is_some())
+        {
+            true => Some(EngineSlot::build(manifest, true)?),
+            false => None,
+        };
         let cache = CompileCache::new(options.cache_dir.clone());
         let telemetry = options
             .telemetry
             .clone()
             .unwrap_or_else(|| Arc::new(Telemetry::new(&manifest.app.name, DEFAULT_HISTORY)));
-        let linker = http_linker(&engine).map_err(LoadError::Engine)?;
-        let module_linker = wagi::module_linker(&engine).map_err(LoadError::Engine)?;
-        let service_linker = crate::service::linker(&engine).map_err(LoadError::Engine)?;
+        let profiles = options.profiles.clone().unwrap_or_default();
+        let service_linker = crate::service::linker(&plain.engine).map_err(LoadError::Engine)?;
         let allow_private = options
             .capabilities
             .as_ref()
@@ -105,15 +140,21 @@ impl Runtime {
                 Some(capabilities) => capabilities.grant(component)?,
                 None => Grant::none(component),
             };
+            let slot = match (&metered, component.limits.fuel) {
+                (Some(metered), Some(_)) => metered,
+                _ => &plain,
+            };
+            let (engine, linker, module_linker) = (&slot.engine, &slot.http, &slot.modules);
             let (executor, size, cache_status) = match component.executor {
                 ExecutorKind::Http => {
-                    let compiled = load_http_component(&engine, &linker, &cache, component)?;
+                    let compiled = load_http_component(engine, linker, &cache, component)?;
                     crate::loader::check_pool_fits(compiled.pre.instance_pre().component(), name);
                     let executor = HttpExecutor::new(
                         Arc::new(component.clone()),
                         compiled.pre,
                         grant,
                         telemetry.clone(),
+                        profiles.clone(),
                     );
                     (
                         Arc::new(executor) as Arc<dyn Executor>,
@@ -123,13 +164,13 @@ impl Runtime {
                 }
                 ExecutorKind::Wagi => {
                     let loaded_wagi = wagi::load(
-                        &engine,
-                        &module_linker,
-                        &linker,
+                        module_linker,
+                        linker,
                         &cache,
                         component,
                         grant,
                         &telemetry,
+                        &profiles,
                     )?;
                     let extra = loaded_wagi
                         .sub_routes
@@ -145,7 +186,7 @@ impl Runtime {
                 }
                 ExecutorKind::Service => {
                     let service = crate::service::load(
-                        &engine,
+                        engine,
                         &service_linker,
                         &cache,
                         component,
@@ -173,13 +214,17 @@ impl Runtime {
             });
             executors.insert(name.clone(), executor);
         }
+        profiles.set_targets(crate::profiling::Targets::of(manifest, &sub_routes));
+        let mut tickers = vec![plain.ticker];
+        tickers.extend(metered.map(|slot| slot.ticker));
         Ok(Runtime {
-            engine,
+            engine: plain.engine,
             telemetry,
             executors,
             sub_routes,
             loaded,
-            _ticker: ticker,
+            profiles,
+            _tickers: tickers,
         })
     }
 
@@ -209,6 +254,11 @@ impl Runtime {
 
     pub fn engine(&self) -> &Engine {
         &self.engine
+    }
+
+    /// Guest profile sessions for this runtime's components.
+    pub fn profiles(&self) -> &Arc<Profiles> {
+        &self.profiles
     }
 
     /// Where this runtime's invocation records go.

@@ -2,16 +2,18 @@
 //!
 //! Each accepted connection gets its own task and is served by hyper-util's auto builder, which
 //! speaks HTTP/1.1 (keep-alive) or HTTP/2 (detected from the client preface, so h2c with prior
-//! knowledge works). On shutdown the listener closes at once, idle keep-alive connections are
-//! closed, in-flight requests finish (up to a grace period), and then `run` returns.
+//! knowledge works). `connection.rs` serves each one and closes it once it idles (that is
+//! also what stops slow HTTP/2 clients). On shutdown the listener closes at once, idle
+//! keep-alive connections are closed, in-flight requests finish (up to a grace period), and
+//! then `run` returns.
 
 use crate::router::LiveRouter;
 use crate::service::Dispatcher;
 use crate::shutdown::Shutdown;
 use crate::tls::CertificateStore;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use connection::{serve, Drain};
+use hyper_util::rt::{TokioExecutor, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,11 +23,15 @@ use tokio_rustls::TlsAcceptor;
 use wasmgate_runtime::Scheme;
 use wasmgate_telemetry::Telemetry;
 
+pub(crate) mod connection;
+
 #[derive(Clone)]
 pub struct ServerOptions {
     /// How long in-flight requests may run after shutdown begins.
     pub shutdown_grace: Duration,
-    /// Time a client has to send a request's headers (slow-client protection).
+    /// Slow-client protection: the time a client has to finish the TLS handshake, then to
+    /// send a request's headers (HTTP/1.1 and HTTP/2); also how long a connection may stay
+    /// open with no request in flight. Requests running longer are not cut.
     pub header_read_timeout: Duration,
     /// Where the active-requests gauge lives; `None` keeps no metrics.
     pub telemetry: Option<Arc<Telemetry>>,
@@ -93,23 +99,13 @@ impl Server {
     /// Serves until `shutdown` triggers, then drains. Returns once every connection is closed
     /// or the grace period is over.
     pub async fn run(self, shutdown: Shutdown) {
-        let mut builder = auto::Builder::new(TokioExecutor::new());
-        builder
-            .http1()
-            .timer(TokioTimer::new())
-            .header_read_timeout(self.options.header_read_timeout)
-            // hyper answers a head that does not fit with 431; 8 KiB is its minimum.
-            .max_buf_size(self.options.max_header_bytes.max(8 << 10))
-            .keep_alive(true);
-        builder
-            .http2()
-            .timer(TokioTimer::new())
-            .max_header_list_size(u32::try_from(self.options.max_header_bytes).unwrap_or(u32::MAX));
+        let client_timeout = self.options.header_read_timeout;
+        let builder = connection_builder(client_timeout, self.options.max_header_bytes);
         // Each connection costs a task, buffers and a file descriptor: past the cap, new ones
         // wait in the kernel's backlog (and beyond that are refused by it) rather than being
         // accepted only to starve the ones already served.
         let connection_slots = Arc::new(Semaphore::new(self.options.max_connections.max(1)));
-        let graceful = GracefulShutdown::new();
+        let drain = Drain::new();
         let tls = match &self.options.tls {
             Some(store) => match store.server_config() {
                 Ok(config) => Some((TlsAcceptor::from(config), store.watch())),
@@ -145,38 +141,36 @@ impl Server {
             let _ = stream.set_nodelay(true);
             let local_addr = stream.local_addr().unwrap_or(self.local_addr);
             let service = self.dispatcher.service(remote_addr, local_addr);
-            let Some((acceptor, _)) = &tls else {
-                let connection = builder.serve_connection(TokioIo::new(stream), service);
-                let connection = graceful.watch(connection.into_owned());
-                tokio::spawn(async move {
-                    let _slot = slot;
-                    if let Err(e) = connection.await {
-                        tracing::debug!(%remote_addr, error = %e, "connection ended with an error");
-                    }
-                });
-                continue;
-            };
-            let acceptor = acceptor.clone();
+            // Taken before the task starts, so a drain that begins now still waits for it.
+            let stop = drain.watcher();
             let builder = builder.clone();
-            let watcher = graceful.watcher();
-            let handshake_timeout = self.options.header_read_timeout;
+            let acceptor = tls.as_ref().map(|(acceptor, _)| acceptor.clone());
             tokio::spawn(async move {
                 let _slot = slot;
-                // A client that never finishes its handshake is a slow client too.
-                let stream =
-                    match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
-                        Ok(Ok(stream)) => stream,
-                        Ok(Err(e)) => {
-                            tracing::debug!(%remote_addr, error = %e, "TLS handshake failed");
-                            return;
-                        }
-                        Err(_) => {
-                            tracing::debug!(%remote_addr, "TLS handshake timed out");
-                            return;
-                        }
-                    };
-                let connection = builder.serve_connection(TokioIo::new(stream), service);
-                if let Err(e) = watcher.watch(connection.into_owned()).await {
+                let served = match acceptor {
+                    None => serve(&builder, stream, service, client_timeout, stop).await,
+                    Some(acceptor) => {
+                        // A client that never finishes its handshake is a slow client too.
+                        let stream = match tokio::time::timeout(
+                            client_timeout,
+                            acceptor.accept(stream),
+                        )
+                        .await
+                        {
+                            Ok(Ok(stream)) => stream,
+                            Ok(Err(e)) => {
+                                tracing::debug!(%remote_addr, error = %e, "TLS handshake failed");
+                                return;
+                            }
+                            Err(_) => {
+                                tracing::debug!(%remote_addr, "TLS handshake timed out");
+                                return;
+                            }
+                        };
+                        serve(&builder, stream, service, client_timeout, stop).await
+                    }
+                };
+                if let Err(e) = served {
                     tracing::debug!(%remote_addr, error = %e, "connection ended with an error");
                 }
             });
@@ -186,12 +180,12 @@ impl Server {
         }
 
         drop(self.listener);
-        let open = graceful.count();
+        let open = drain.count();
         tracing::info!(
             open_connections = open,
             "shutting down: no longer accepting"
         );
-        match tokio::time::timeout(self.options.shutdown_grace, graceful.shutdown()).await {
+        match tokio::time::timeout(self.options.shutdown_grace, drain.shutdown()).await {
             Ok(()) => tracing::info!("all connections drained"),
             Err(_) => tracing::warn!(
                 grace_s = self.options.shutdown_grace.as_secs(),
@@ -199,4 +193,29 @@ impl Server {
             ),
         }
     }
+}
+
+/// HTTP/1.1 and HTTP/2 as both listeners serve them. `client_timeout` bounds an HTTP/1.1
+/// request head (hyper's timer); the idle close in [`connection`] covers HTTP/2 and the
+/// version sniffing. HTTP/2 pings at the same interval find peers that vanished while a long
+/// request runs (no FIN, no RST), which the idle close deliberately leaves alone.
+pub(crate) fn connection_builder(
+    client_timeout: Duration,
+    max_header_bytes: usize,
+) -> auto::Builder<TokioExecutor> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(client_timeout)
+        // hyper answers a head that does not fit with 431; 8 KiB is its minimum.
+        .max_buf_size(max_header_bytes.max(8 << 10))
+        .keep_alive(true);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .keep_alive_interval(client_timeout)
+        .keep_alive_timeout(client_timeout)
+        .max_header_list_size(u32::try_from(max_header_bytes).unwrap_or(u32::MAX));
+    builder
 }

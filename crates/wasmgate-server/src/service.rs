@@ -67,18 +67,22 @@ impl Dispatcher {
             let body = format!("no route for {}\n", request.uri().path());
             return Box::pin(async move { Ok(text_response(http::StatusCode::NOT_FOUND, body)) });
         };
+        let mut trace = TraceContext::for_request(
+            request
+                .headers()
+                .get(TRACEPARENT)
+                .map(http::HeaderValue::as_bytes),
+        );
+        if let Some(telemetry) = &self.telemetry {
+            telemetry.sample(&mut trace);
+        }
         let context = RequestContext {
             route: route.info.clone(),
             scheme: self.scheme,
             remote_addr,
             local_addr,
             invocation_id: self.next_invocation.fetch_add(1, Ordering::Relaxed),
-            trace: TraceContext::for_request(
-                request
-                    .headers()
-                    .get(TRACEPARENT)
-                    .map(http::HeaderValue::as_bytes),
-            ),
+            trace,
         };
         let response = route.target.clone().handle(request, context);
         let active = self.telemetry.clone().map(ActiveRequest::new);

@@ -56,10 +56,27 @@ struct Loaded {
     stamps: Vec<FileStamp>,
 }
 
+/// What a file looked like (modification time and size), to notice that it changed.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct FileStamp {
+pub(crate) struct FileStamp {
     modified: Option<SystemTime>,
     len: u64,
+}
+
+impl FileStamp {
+    /// A missing file has a stamp too, so its coming back is a change.
+    pub(crate) fn of(path: &Path) -> FileStamp {
+        match std::fs::metadata(path) {
+            Ok(meta) => FileStamp {
+                modified: meta.modified().ok(),
+                len: meta.len(),
+            },
+            Err(_) => FileStamp {
+                modified: None,
+                len: 0,
+            },
+        }
+    }
 }
 
 /// Resolves certificates by SNI from what was last loaded; shared with the reload task.
@@ -198,7 +215,8 @@ impl ResolvesServerCert for CertificateStore {
 
 /// Requires clients to present a certificate chaining to one of the CAs in `ca_file` (PEM,
 /// one or more certificates); a client without one, or with one from another CA, fails the
-/// handshake. The file is read once: a new CA needs a restart.
+/// handshake. The file is read once per call; the admin listener calls it again when the
+/// file changes (`admin/access.rs`).
 pub fn client_verifier(ca_file: &Path) -> Result<Arc<dyn ClientCertVerifier>, TlsError> {
     let invalid = |message: String| TlsError::Invalid {
         path: ca_file.to_path_buf(),
@@ -225,16 +243,7 @@ fn stamps(files: &[CertificateFiles]) -> Vec<FileStamp> {
     files
         .iter()
         .flat_map(|f| [&f.cert, &f.key])
-        .map(|path| match std::fs::metadata(path) {
-            Ok(meta) => FileStamp {
-                modified: meta.modified().ok(),
-                len: meta.len(),
-            },
-            Err(_) => FileStamp {
-                modified: None,
-                len: 0,
-            },
-        })
+        .map(|path| FileStamp::of(path))
         .collect()
 }
 

@@ -11,7 +11,9 @@ mod metrics;
 mod otlp;
 mod otlp_encode;
 mod otlp_transport;
+mod publisher;
 mod record;
+mod sampler;
 pub mod spans;
 mod summary;
 mod trace;
@@ -26,6 +28,7 @@ pub use otlp_transport::{public_tls_client_config, Protocol as OtlpProtocol, GRP
 pub use prometheus_client::metrics::counter::Counter;
 pub use prometheus_client::metrics::gauge::Gauge;
 pub use record::{count_lines, method_label, HostCallSummary, InvocationRecord};
+pub use sampler::Sampler;
 pub use summary::{summarize, Percentiles, RouteSummary, RoutesSummary, RATE_WINDOW_MS};
 pub use trace::{parse_traceparent, TraceContext, TraceId};
 
@@ -40,6 +43,10 @@ pub struct Telemetry {
     app: Arc<str>,
     /// Set once at startup when OTLP span export is configured; unset, requests build no spans.
     spans: OnceLock<SpanExport>,
+    /// False when the operator turned telemetry off: records are dropped unseen.
+    enabled: bool,
+    /// Records on their way to metrics and history when a publisher thread runs.
+    inbox: publisher::Inbox,
 }
 
 impl Telemetry {
@@ -49,7 +56,47 @@ impl Telemetry {
             history: History::new(history_capacity),
             app: app.into(),
             spans: OnceLock::new(),
+            enabled: true,
+            inbox: publisher::Inbox::default(),
         }
+    }
+
+    /// Publishes records from a thread of their own from now on (see `publisher.rs`); until
+    /// this is called, `emit` publishes on the caller's thread. The thread ends when the
+    /// telemetry is dropped.
+    pub fn start_publisher(self: &Arc<Self>) -> std::io::Result<()> {
+        let telemetry = Arc::downgrade(self);
+        std::thread::Builder::new()
+            .name("wasmgate-telemetry".into())
+            .spawn(move || loop {
+                std::thread::sleep(publisher::PUBLISH_INTERVAL);
+                match telemetry.upgrade() {
+                    Some(telemetry) => telemetry.settle(),
+                    None => return,
+                }
+            })?;
+        self.inbox.set_piped();
+        Ok(())
+    }
+
+    /// Publishes every record emitted so far. Readers of metrics and history call it first.
+    pub fn settle(&self) {
+        self.inbox.settle(|record| self.publish(record));
+    }
+
+    /// Telemetry turned off (`wasmgate up --no-telemetry`): no metrics observed, no history,
+    /// no log lines, no spans, and executors skip the call-hook timing. What remains on the
+    /// request path is building the record, which is then dropped.
+    pub fn off(app: &str) -> Telemetry {
+        Telemetry {
+            enabled: false,
+            ..Telemetry::new(app, 1)
+        }
+    }
+
+    /// Whether records are kept; executors time guest and host only when they are.
+    pub fn enabled(&self) -> bool {
+        self.enabled
     }
 
     /// The app name records carry.
@@ -60,10 +107,19 @@ impl Telemetry {
     /// Starts exporting spans as `config` says (on the current tokio runtime). Only the first
     /// call has an effect.
     pub fn start_span_export(&self, config: OtlpConfig) -> SpanExport {
+        debug_assert!(self.enabled, "span export started with telemetry off");
         let counters = self.metrics.span_counters();
         self.spans
             .get_or_init(|| SpanExport::start(config, counters))
             .clone()
+    }
+
+    /// Makes the sampling decision for a request's new trace context (see [`Sampler`]); with
+    /// span export off, the caller's flag (or "sampled" for new traces) is left as it is.
+    pub fn sample(&self, trace: &mut TraceContext) {
+        if let Some(export) = self.spans.get() {
+            trace.sampled = export.sampler().decide(trace);
+        }
     }
 
     /// Whether requests should collect spans: the one check the request path makes.
@@ -87,8 +143,22 @@ impl Telemetry {
         self.emit(record);
     }
 
-    /// Publishes one finished invocation: metrics, a log line, the history.
+    /// Publishes one finished invocation: metrics, a log line, the history; queued for the
+    /// publisher thread when one runs.
     pub fn emit(&self, record: InvocationRecord) {
+        if !self.enabled {
+            return;
+        }
+        if self.inbox.piped() {
+            if self.inbox.queue(record) {
+                self.settle();
+            }
+            return;
+        }
+        self.publish(record);
+    }
+
+    fn publish(&self, record: InvocationRecord) {
         self.metrics.observe(&record);
         // The log line is written from the history's live feed, off the request path (the
         // binary's access log).

@@ -41,6 +41,8 @@ pub struct OtlpConfig {
     pub schedule_delay: Duration,
     pub max_queue_size: usize,
     pub max_export_batch_size: usize,
+    /// Which requests' spans are exported (`OTEL_TRACES_SAMPLER`).
+    pub sampler: crate::sampler::Sampler,
 }
 
 impl OtlpConfig {
@@ -212,6 +214,7 @@ impl OtlpConfig {
             schedule_delay: millis("OTEL_BSP_SCHEDULE_DELAY", 5_000)?.max(Duration::from_millis(1)),
             max_queue_size: count("OTEL_BSP_MAX_QUEUE_SIZE", 2048)?,
             max_export_batch_size: count("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", 512)?,
+            sampler: crate::sampler::Sampler::from_env(var)?,
         }))
     }
 }
@@ -298,6 +301,7 @@ struct Queue {
 pub struct SpanExport {
     queue: Arc<Queue>,
     dropped_queue_full: Counter,
+    sampler: crate::sampler::Sampler,
 }
 
 /// Counters the exporter keeps (registered in [`crate::Metrics`]).
@@ -319,11 +323,17 @@ impl SpanExport {
             batch_invocations: (config.max_export_batch_size / 3).max(1),
         });
         let dropped_queue_full = counters.dropped_queue_full.clone();
+        let sampler = config.sampler;
         tokio::spawn(run(config, queue.clone(), counters));
         SpanExport {
             queue,
             dropped_queue_full,
+            sampler,
         }
+    }
+
+    pub fn sampler(&self) -> &crate::sampler::Sampler {
+        &self.sampler
     }
 
     /// Queues a finished invocation's spans, or drops and counts them if the queue is full.

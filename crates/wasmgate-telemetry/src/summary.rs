@@ -91,6 +91,7 @@ impl Percentiles {
 impl Telemetry {
     /// Per-route figures over the history ring, as of now.
     pub fn route_summary(&self) -> RoutesSummary {
+        self.settle();
         let now_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64);

@@ -21,6 +21,10 @@ pub struct AppSource {
     /// Made at the first load, named after that load's app, and kept across reloads so
     /// metrics and invocation history continue.
     telemetry: OnceLock<Arc<Telemetry>>,
+    /// `--no-telemetry`: the telemetry made at the first load keeps nothing.
+    pub telemetry_off: bool,
+    /// Guest profile sessions, kept across reloads like the telemetry.
+    profiles: Arc<wasmgate_runtime::Profiles>,
 }
 
 /// Everything one load produced.
@@ -49,6 +53,8 @@ impl AppSource {
             cache_dir,
             history,
             telemetry: OnceLock::new(),
+            telemetry_off: false,
+            profiles: Arc::default(),
         }
     }
 
@@ -66,12 +72,18 @@ impl AppSource {
         let capabilities = tokio.block_on(Capabilities::open(&manifest, runtime_config))?;
         let telemetry = self
             .telemetry
-            .get_or_init(|| Arc::new(Telemetry::new(&manifest.app.name, self.history)))
+            .get_or_init(|| {
+                Arc::new(match self.telemetry_off {
+                    true => Telemetry::off(&manifest.app.name),
+                    false => Telemetry::new(&manifest.app.name, self.history),
+                })
+            })
             .clone();
         let options = RuntimeOptions {
             cache_dir: self.cache_dir.clone(),
             telemetry: Some(telemetry),
             capabilities: Some(Arc::new(capabilities)),
+            profiles: Some(self.profiles.clone()),
         };
         let _entered = tokio.enter();
         let runtime = Runtime::load(&manifest, &options)?;

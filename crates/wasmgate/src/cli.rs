@@ -38,6 +38,77 @@ pub enum Command {
     /// Show invocation records of a running server (from its admin listener): the recent ones,
     /// oldest first, or with --follow each one as it happens.
     Logs(LogsArgs),
+
+    /// Profile the next invocations of a route or component on a running server (through its
+    /// admin listener) and write one Firefox-profiler file (open it at profiler.firefox.com).
+    Profile(ProfileArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(group = clap::ArgGroup::new("target").required(true).args(["route", "component"]))]
+pub struct ProfileArgs {
+    /// Profile invocations through this route pattern (as written in the manifest).
+    #[arg(long, value_name = "PATTERN")]
+    pub route: Option<String>,
+
+    /// Profile invocations of this component, whatever the route.
+    #[arg(long, value_name = "NAME")]
+    pub component: Option<String>,
+
+    /// How many invocations to profile (at most 100).
+    #[arg(short = 'n', long, value_name = "N", default_value_t = 10)]
+    pub count: u32,
+
+    /// Sampling interval in milliseconds (0.1 to 10) [default: 1].
+    #[arg(long, value_name = "MS")]
+    pub interval_ms: Option<f64>,
+
+    /// Give up waiting after this many seconds and write what was profiled [default: 60].
+    #[arg(long, value_name = "SECONDS")]
+    pub timeout_s: Option<f64>,
+
+    /// Where to write the profile.
+    #[arg(short, long, value_name = "FILE", default_value = "profile.json")]
+    pub output: PathBuf,
+
+    /// The server's admin listener.
+    #[arg(
+        long,
+        value_name = "ADDR",
+        default_value = "127.0.0.1:9464",
+        env = "WASMGATE_ADMIN_LISTEN"
+    )]
+    pub admin: SocketAddr,
+
+    /// Send `Authorization: Bearer <token>`, the token read from FILE.
+    #[arg(long, value_name = "FILE", env = "WASMGATE_ADMIN_TOKEN_FILE")]
+    pub admin_token_file: Option<PathBuf>,
+
+    /// Connect over HTTPS, trusting the CA certificates in FILE (PEM).
+    #[arg(long, value_name = "FILE", env = "WASMGATE_ADMIN_CA")]
+    pub admin_ca: Option<PathBuf>,
+
+    /// The name the admin listener's certificate must carry [default: the --admin IP].
+    #[arg(long, value_name = "NAME", requires = "admin_ca")]
+    pub admin_server_name: Option<String>,
+
+    /// Client certificate chain (PEM), with --admin-key and --admin-ca.
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires_all = ["admin_key", "admin_ca"],
+        env = "WASMGATE_ADMIN_CLIENT_CERT"
+    )]
+    pub admin_cert: Option<PathBuf>,
+
+    /// The private key (PEM) of --admin-cert.
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "admin_cert",
+        env = "WASMGATE_ADMIN_CLIENT_KEY"
+    )]
+    pub admin_key: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -185,6 +256,11 @@ pub struct UpArgs {
     #[arg(long)]
     pub admin_insecure: bool,
 
+    /// Admin connections served at once; past it, new ones wait in the kernel's accept
+    /// backlog (the public listener is not affected).
+    #[arg(long, value_name = "N", default_value_t = wasmgate_server::AdminServer::DEFAULT_MAX_CONNECTIONS)]
+    pub admin_max_connections: usize,
+
     /// Machine-specific settings: key-value and SQL backends and their credentials, variable
     /// values, outbound HTTP policy (see docs/runtime-config.md). Without it, the `default`
     /// store and database are embedded files under .wasmgate/ next to the manifest.
@@ -222,6 +298,18 @@ pub struct UpArgs {
     #[arg(long, value_name = "N", default_value_t = wasmgate_server::ServerOptions::DEFAULT_MAX_CONNECTIONS)]
     pub max_connections: usize,
 
+    /// Slow-client protection: the time a client has to finish the TLS handshake, then to
+    /// send a request's headers (HTTP/1.1 and HTTP/2); also how long a connection may stay
+    /// open with no request in flight. Requests that run longer are not cut.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_timeout)]
+    pub header_read_timeout: std::time::Duration,
+
+    /// Turn telemetry off: no invocation records, metrics, history, per-invocation log lines,
+    /// guest/host timing or span export (`/metrics` and `/api/invocations` stay empty). For
+    /// the smallest devices, and to measure what telemetry costs.
+    #[arg(long)]
+    pub no_telemetry: bool,
+
     /// Log format: JSON lines, human-readable text, or auto (text on a terminal, else JSON).
     /// The level is set with RUST_LOG (default: info).
     #[arg(long, value_enum, default_value_t = LogFormat::Auto, env = "WASMGATE_LOG_FORMAT")]
@@ -248,4 +336,12 @@ pub enum LogFormat {
 
 fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
     wasmgate_manifest::parse_duration(text)
+}
+
+/// A duration that must not be zero (a zero timeout would refuse every client).
+fn parse_timeout(text: &str) -> Result<std::time::Duration, String> {
+    match parse_duration(text)? {
+        zero if zero.is_zero() => Err("must be longer than zero".to_string()),
+        timeout => Ok(timeout),
+    }
 }

@@ -81,6 +81,42 @@ fn encode(text: &str) -> String {
 /// Opens `path` on the admin listener. HTTP/1.0, so the body ends when the connection does and
 /// needs no de-chunking.
 fn open(args: &LogsArgs, path: &str) -> anyhow::Result<BufReader<Box<dyn Connection>>> {
+    let (code, mut reader) = send(args, "GET", path, "")?;
+    if code != "200" {
+        let mut body = String::new();
+        let _ = reader.read_to_string(&mut body);
+        let hint = match code.as_str() {
+            "401" if args.admin_token_file.is_none() => " (give --admin-token-file)",
+            _ => "",
+        };
+        bail!("{} answered {code}: {}{hint}", args.admin, body.trim());
+    }
+    Ok(reader)
+}
+
+/// `method path` with `body` to the admin listener: the status code and the whole body.
+/// Also what `wasmgate profile` uses.
+pub(crate) fn exchange(
+    args: &LogsArgs,
+    method: &str,
+    path: &str,
+    body: &str,
+) -> anyhow::Result<(String, String)> {
+    let (code, mut reader) = send(args, method, path, body)?;
+    let mut text = String::new();
+    reader
+        .read_to_string(&mut text)
+        .with_context(|| format!("the answer from {} broke off", args.admin))?;
+    Ok((code, text))
+}
+
+/// Sends the request and reads the head; returns the status code and the body's reader.
+fn send(
+    args: &LogsArgs,
+    method: &str,
+    path: &str,
+    body: &str,
+) -> anyhow::Result<(String, BufReader<Box<dyn Connection>>)> {
     let authorization = match &args.admin_token_file {
         Some(file) => format!(
             "Authorization: Bearer {}\r\n",
@@ -90,8 +126,9 @@ fn open(args: &LogsArgs, path: &str) -> anyhow::Result<BufReader<Box<dyn Connect
     };
     let mut stream = connect(args)?;
     let request = format!(
-        "GET {path} HTTP/1.0\r\nHost: {}\r\n{authorization}\r\n",
-        args.admin
+        "{method} {path} HTTP/1.0\r\nHost: {}\r\n{authorization}Content-Length: {}\r\n\r\n{body}",
+        args.admin,
+        body.len()
     );
     let sent = stream
         .write_all(request.as_bytes())
@@ -122,16 +159,7 @@ fn open(args: &LogsArgs, path: &str) -> anyhow::Result<BufReader<Box<dyn Connect
             break;
         }
     }
-    if code != "200" {
-        let mut body = String::new();
-        let _ = reader.read_to_string(&mut body);
-        let hint = match code.as_str() {
-            "401" if args.admin_token_file.is_none() => " (give --admin-token-file)",
-            _ => "",
-        };
-        bail!("{} answered {code}: {}{hint}", args.admin, body.trim());
-    }
-    Ok(reader)
+    Ok((code, reader))
 }
 
 /// A byte stream to the admin listener: plain TCP, or TLS over it.

@@ -10,6 +10,7 @@ mod logging;
 mod logs_cmd;
 mod otel;
 mod output;
+mod profile_cmd;
 mod reload;
 mod up;
 
@@ -24,6 +25,7 @@ fn main() -> std::process::ExitCode {
         }
         cli::Command::Inspect(args) => inspect_cmd::run(args),
         cli::Command::Logs(args) => logs_cmd::run(args),
+        cli::Command::Profile(args) => profile_cmd::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -8,12 +8,12 @@ use std::sync::Arc;
 use wasmgate_manifest::Manifest;
 use wasmgate_runtime::{CacheStatus, Runtime};
 use wasmgate_server::{
-    AdminOptions, AdminServer, CertificateFiles, CertificateStore, LiveRouter, Server,
+    AdminAccess, AdminOptions, AdminServer, CertificateFiles, CertificateStore, LiveRouter, Server,
     ServerOptions, Shutdown,
 };
 
 pub fn run(args: UpArgs) -> anyhow::Result<()> {
-    let source = AppSource::new(
+    let mut source = AppSource::new(
         &args.path,
         args.runtime_config.clone(),
         if args.no_cache {
@@ -25,6 +25,7 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
         },
         args.invocation_history,
     );
+    source.telemetry_off = args.no_telemetry;
     let tokio = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("wasmgate-worker")
@@ -42,15 +43,29 @@ async fn serve(args: UpArgs, source: AppSource, app: LoadedApp) -> anyhow::Resul
     } = app;
     let routes = route_table(&router);
     let telemetry = runtime.telemetry().clone();
-    let spans = crate::otel::start(&telemetry, &manifest.app.name)?;
-    crate::access_log::start(&telemetry, crate::logging::is_json(args.log_format))
-        .context("cannot start the access log writer")?;
+    let profiles = runtime.profiles().clone();
+    let (spans, access_log) = if telemetry.enabled() {
+        telemetry
+            .start_publisher()
+            .context("cannot start the telemetry publisher")?;
+        let access_log =
+            crate::access_log::start(&telemetry, crate::logging::is_json(args.log_format))
+                .context("cannot start the access log writer")?;
+        (
+            crate::otel::start(&telemetry, &manifest.app.name)?,
+            Some(access_log),
+        )
+    } else {
+        tracing::info!("telemetry is off (--no-telemetry): no records, metrics or spans");
+        (None, None)
+    };
     let tls = tls_store(&args)?;
     let options = ServerOptions {
         shutdown_grace: args.shutdown_grace,
-        telemetry: Some(telemetry.clone()),
+        telemetry: telemetry.enabled().then(|| telemetry.clone()),
         tls: tls.clone(),
         max_connections: args.max_connections,
+        header_read_timeout: args.header_read_timeout,
         ..ServerOptions::default()
     };
     let live_router = LiveRouter::new(router);
@@ -71,8 +86,9 @@ async fn serve(args: UpArgs, source: AppSource, app: LoadedApp) -> anyhow::Resul
         let admin = AdminServer::bind(
             args.admin_listen,
             AdminOptions {
-                telemetry,
+                telemetry: telemetry.clone(),
                 reload: Some(Arc::new(AdminReload(reloader.clone()))),
+                profiles: Some(profiles),
             },
             crate::admin_access::from_args(&args)?,
         )
@@ -82,9 +98,10 @@ async fn serve(args: UpArgs, source: AppSource, app: LoadedApp) -> anyhow::Resul
                 "cannot listen on {} (admin; --admin-listen or --no-admin)",
                 args.admin_listen
             )
-        })?;
+        })?
+        .max_connections(args.admin_max_connections);
         let _ = crate::output::print_stdout(&format!(
-            "Admin on {} (/metrics, /api/invocations, /api/reload, /healthz, /readyz)\n",
+            "Admin on {} (/metrics, /api/invocations, /api/profiles, /api/reload, /healthz, /readyz)\n",
             admin.url()
         ));
         Some(admin)
@@ -93,7 +110,10 @@ async fn serve(args: UpArgs, source: AppSource, app: LoadedApp) -> anyhow::Resul
 
     let shutdown = Shutdown::new();
     tokio::spawn(watch_signals(shutdown.clone()));
-    tokio::spawn(reload_on_hangup(reloader.clone()));
+    tokio::spawn(reload_on_hangup(
+        reloader.clone(),
+        admin.as_ref().map(AdminServer::access),
+    ));
     if args.watch {
         tokio::spawn(reload::watch_files(reloader.clone(), shutdown.clone()));
     }
@@ -104,19 +124,26 @@ async fn serve(args: UpArgs, source: AppSource, app: LoadedApp) -> anyhow::Resul
         }
     };
     tokio::join!(server.run(shutdown), admin_task);
+    telemetry.settle();
+    if let Some(access_log) = access_log {
+        access_log.finish();
+    }
     crate::otel::flush(spans).await;
     tracing::info!("stopped");
     Ok(())
 }
 
-/// SIGHUP reloads the app, as daemons conventionally do.
-async fn reload_on_hangup(reloader: Arc<Reloader>) {
+/// SIGHUP reloads the app and re-reads the admin credentials, as daemons conventionally do.
+async fn reload_on_hangup(reloader: Arc<Reloader>, admin_access: Option<Arc<AdminAccess>>) {
     use tokio::signal::unix::{signal, SignalKind};
     let Ok(mut hangup) = signal(SignalKind::hangup()) else {
         tracing::warn!("cannot install the SIGHUP handler; reload through the admin API");
         return;
     };
     while hangup.recv().await.is_some() {
+        if let Some(access) = &admin_access {
+            access.reload("SIGHUP").await;
+        }
         let _ = reloader.reload("SIGHUP").await;
     }
 }

@@ -1,6 +1,7 @@
 //! Who may use the admin listener, seen from outside: a bearer token on every request but the
 //! probes, client certificates checked in the TLS handshake, the refusal to expose an
-//! unprotected admin API beyond loopback, and `wasmgate logs` against a protected listener.
+//! unprotected admin API beyond loopback, `wasmgate logs` against a protected listener, and
+//! token and client CA files rotated while the server runs (file change, SIGHUP, reload API).
 
 mod support;
 
@@ -29,9 +30,25 @@ async fn get_on<IO>(io: IO, path: &str, token: Option<&str>) -> Result<Answer, h
 where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    request_on(io, http::Method::GET, path, token).await
+}
+
+/// `method path` on `io` over HTTP/1.1, with `Authorization: Bearer token` when given.
+async fn request_on<IO>(
+    io: IO,
+    method: http::Method,
+    path: &str,
+    token: Option<&str>,
+) -> Result<Answer, hyper::Error>
+where
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(io)).await?;
     tokio::spawn(connection);
-    let mut request = http::Request::get(path).header(http::header::HOST, "localhost");
+    let mut request = http::Request::builder()
+        .method(method)
+        .uri(path)
+        .header(http::header::HOST, "localhost");
     if let Some(token) = token {
         request = request.header(http::header::AUTHORIZATION, format!("Bearer {token}"));
     }
@@ -621,4 +638,165 @@ async fn wasmgate_logs_over_https_with_a_client_certificate() {
         )
     });
     assert!(line.contains(" GET /... fixture 200 ok "), "{line}");
+}
+
+/// Replaces `file` the way secret managers and `kubectl` do: a new file renamed over it.
+fn replace_file(file: &Path, content: &[u8]) {
+    let new = file.with_extension("new");
+    std::fs::write(&new, content).unwrap();
+    std::fs::rename(&new, file).unwrap();
+}
+
+/// Rewrites `file` in place keeping its size and modification time, so only an explicit
+/// reload (not the file watch) can notice.
+fn rewrite_unnoticed(file: &Path, content: &str) {
+    let before = std::fs::metadata(file).unwrap();
+    assert_eq!(before.len(), content.len() as u64);
+    std::fs::write(file, content).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(file)
+        .unwrap()
+        .set_modified(before.modified().unwrap())
+        .unwrap();
+}
+
+/// Polls `check` every 100 ms for up to 10 s (the file watch looks every second).
+async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..100 {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{what}: not within 10 s");
+}
+
+async fn metrics_status(server: &Server, token: &str) -> u16 {
+    get(server.admin, "/metrics", Some(token)).await.status
+}
+
+const NEW_TOKEN: &str = "9b1e77c0d2f84a6e8c3f5a0b1d2e3f40";
+const NEWER_TOKEN: &str = "0a1b2c3d4e5f60718293a4b5c6d7e8f9";
+
+#[tokio::test]
+async fn a_rotated_token_file_takes_effect_and_a_broken_one_is_ignored() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = write_token(dir.path(), 0o600);
+    let server = start(dir, &["--admin-token-file", token.to_str().unwrap()]);
+    assert_eq!(metrics_status(&server, TOKEN).await, 200);
+
+    replace_file(&token, format!("{NEW_TOKEN}\n").as_bytes());
+    eventually("the new token accepted", || async {
+        metrics_status(&server, NEW_TOKEN).await == 200
+    })
+    .await;
+    assert_eq!(metrics_status(&server, TOKEN).await, 401);
+    server.wait_for_log(
+        &["admin credential reloaded", "admin token"],
+        Duration::from_secs(5),
+    );
+
+    // An empty file (a botched rotation) neither locks operators out nor opens the API.
+    replace_file(&token, b"\n");
+    server.wait_for_log(
+        &["keeping the previous one", "admin token", "is empty"],
+        Duration::from_secs(10),
+    );
+    assert_eq!(metrics_status(&server, NEW_TOKEN).await, 200);
+    assert_eq!(get(server.admin, "/metrics", None).await.status, 401);
+    assert_eq!(metrics_status(&server, TOKEN).await, 401);
+}
+
+#[tokio::test]
+async fn sighup_and_the_reload_api_read_the_token_file_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = write_token(dir.path(), 0o600);
+    let server = start(dir, &["--admin-token-file", token.to_str().unwrap()]);
+
+    rewrite_unnoticed(&token, &format!("{NEW_TOKEN}\n"));
+    // Past a few file-watch rounds: the unnoticed change is indeed not picked up by itself.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(metrics_status(&server, TOKEN).await, 200);
+    server.hangup();
+    eventually("the new token accepted after SIGHUP", || async {
+        metrics_status(&server, NEW_TOKEN).await == 200
+    })
+    .await;
+    assert_eq!(metrics_status(&server, TOKEN).await, 401);
+
+    rewrite_unnoticed(&token, &format!("{NEWER_TOKEN}\n"));
+    let tcp = tokio::net::TcpStream::connect(server.admin).await.unwrap();
+    let reload = request_on(tcp, http::Method::POST, "/api/reload", Some(NEW_TOKEN))
+        .await
+        .unwrap();
+    assert_eq!(reload.status, 200, "{}", reload.body);
+    let report: serde_json::Value = serde_json::from_str(&reload.body).unwrap();
+    assert_eq!(
+        report["admin_credentials"]["admin_token"], "reloaded",
+        "{report}"
+    );
+    assert_eq!(metrics_status(&server, NEWER_TOKEN).await, 200);
+    assert_eq!(metrics_status(&server, NEW_TOKEN).await, 401);
+}
+
+#[tokio::test]
+async fn a_rotated_client_ca_takes_effect_and_a_broken_one_is_ignored() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = Ca::new(dir.path(), "admin-ca");
+    let next_ca = Ca::new(dir.path(), "next-ca");
+    let server_cert = ca.server(dir.path(), "admin", &["DNS:localhost", "IP:127.0.0.1"]);
+    let operator = ca.client(dir.path(), "operator", "operator");
+    let successor = next_ca.client(dir.path(), "successor", "operator");
+    // The server's client CA file is its own copy, to be replaced below.
+    let client_ca = dir.path().join("clients.pem");
+    std::fs::copy(&ca.cert, &client_ca).unwrap();
+    let server = start(
+        tempfile::tempdir().unwrap(),
+        &[
+            "--admin-tls-cert",
+            server_cert.cert.to_str().unwrap(),
+            "--admin-tls-key",
+            server_cert.key.to_str().unwrap(),
+            "--admin-client-ca",
+            client_ca.to_str().unwrap(),
+        ],
+    );
+    let status = |client: &Cert| {
+        let client = Cert {
+            cert: client.cert.clone(),
+            key: client.key.clone(),
+        };
+        let ca = ca.cert.clone();
+        let admin = server.admin;
+        async move {
+            get_tls(admin, &ca, Some(&client), "/healthz", None)
+                .await
+                .map(|answer| answer.status)
+        }
+    };
+    assert_eq!(status(&operator).await, Ok(200));
+    assert!(status(&successor).await.is_err());
+
+    replace_file(&client_ca, &std::fs::read(&next_ca.cert).unwrap());
+    eventually("the new CA's client accepted", || async {
+        status(&successor).await == Ok(200)
+    })
+    .await;
+    assert!(
+        status(&operator).await.is_err(),
+        "a client of the replaced CA was still served"
+    );
+
+    replace_file(&client_ca, b"not a certificate\n");
+    server.wait_for_log(
+        &["keeping the previous one", "admin client CA", "clients.pem"],
+        Duration::from_secs(10),
+    );
+    assert_eq!(status(&successor).await, Ok(200));
+    assert!(status(&operator).await.is_err());
 }

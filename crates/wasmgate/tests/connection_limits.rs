@@ -1,7 +1,9 @@
-//! The public listener's limits on connections, seen by clients: `--max-connections` makes
-//! further connections wait (not fail) until one closes; header lists over 64 KiB on HTTP/2,
-//! cleartext or over TLS, get 431 (or, far over, a connection error) while the server keeps
-//! serving; slow clients are cut off by the header read and TLS handshake timeouts.
+//! The listeners' limits on connections, seen by clients: `--max-connections` (and
+//! `--admin-max-connections` on the admin listener) makes further connections wait (not
+//! fail) until one closes; header lists over 64 KiB on HTTP/2, cleartext or over TLS, get 431
+//! (or, far over, a connection error) while the server keeps serving; slow clients, HTTP/1.1
+//! and HTTP/2 alike, are cut off by the header read and TLS handshake timeouts
+//! (`--header-read-timeout`), and idle connections are closed, but long requests are not.
 
 mod support;
 
@@ -15,6 +17,7 @@ use support::certs::{client_config, Ca};
 use support::{fixture_manifest, Client, Protocol, Server};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio::task::JoinHandle;
 use tokio_rustls::rustls::pki_types::ServerName;
 
 /// The listener's default header read timeout (`ServerOptions::header_read_timeout`).
@@ -58,6 +61,18 @@ where
     sender
 }
 
+/// An h2c connection, and the task driving it (it ends when the server closes it).
+async fn h2c_watched(addr: SocketAddr) -> (SendRequest<Empty<Bytes>>, JoinHandle<()>) {
+    let io = TokioIo::new(TcpStream::connect(addr).await.unwrap());
+    let (sender, connection) = hyper::client::conn::http2::handshake(TokioExecutor::new(), io)
+        .await
+        .unwrap();
+    let driver = tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    (sender, driver)
+}
+
 async fn h2c(addr: SocketAddr) -> SendRequest<Empty<Bytes>> {
     h2_handshake(TcpStream::connect(addr).await.unwrap()).await
 }
@@ -77,7 +92,15 @@ async fn h2_get(
     sender: &mut SendRequest<Empty<Bytes>>,
     header_bytes: usize,
 ) -> Result<u16, hyper::Error> {
-    let mut request = http::Request::get("https://localhost/ok");
+    h2_get_path(sender, "/ok", header_bytes).await
+}
+
+async fn h2_get_path(
+    sender: &mut SendRequest<Empty<Bytes>>,
+    path: &str,
+    header_bytes: usize,
+) -> Result<u16, hyper::Error> {
+    let mut request = http::Request::get(format!("https://localhost{path}"));
     if header_bytes > 0 {
         request = request.header("x-big", "a".repeat(header_bytes));
     }
@@ -252,4 +275,136 @@ async fn a_client_that_never_finishes_the_tls_handshake_is_cut_off() {
     );
     let mut served = h2_tls(server.addr, &ca).await;
     assert_eq!(h2_get(&mut served, 0).await.unwrap(), 200);
+}
+
+/// The timeout the HTTP/2 tests set with `--header-read-timeout`: short, so they are quick.
+const SHORT_TIMEOUT: Duration = Duration::from_secs(1);
+
+fn start_with_short_timeout() -> Server {
+    start(&["--header-read-timeout", "1s"])
+}
+
+/// The connection preface of an HTTP/2 client, then its (empty) SETTINGS frame.
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\x04\0\0\0\0\0";
+
+#[tokio::test]
+async fn an_http2_client_that_never_finishes_its_headers_is_cut_off() {
+    let server = start_with_short_timeout();
+    let mut slow = TcpStream::connect(server.addr).await.unwrap();
+    slow.write_all(H2_PREFACE).await.unwrap();
+    // A HEADERS frame on stream 1 (`:method: GET`) without END_HEADERS: the server must wait
+    // for a CONTINUATION frame that never comes.
+    slow.write_all(b"\0\0\x01\x01\0\0\0\0\x01\x82")
+        .await
+        .unwrap();
+    let after = time_until_closed(&mut slow, Duration::from_secs(10)).await;
+    assert!(
+        after >= SHORT_TIMEOUT - Duration::from_millis(200),
+        "cut off after {after:?}, before the timeout"
+    );
+    let mut served = h2c(server.addr).await;
+    assert_eq!(h2_get(&mut served, 0).await.unwrap(), 200);
+}
+
+#[tokio::test]
+async fn a_client_trickling_the_http2_preface_is_cut_off() {
+    let server = start_with_short_timeout();
+    let slow = TcpStream::connect(server.addr).await.unwrap();
+    let (mut reader, mut writer) = slow.into_split();
+    // One byte every 200 ms: progress, but the preface would take 5 s.
+    let trickle = tokio::spawn(async move {
+        for byte in &H2_PREFACE[..24] {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            if writer.write_all(&[*byte]).await.is_err() {
+                break;
+            }
+        }
+        writer
+    });
+    let started = Instant::now();
+    let mut buffer = [0u8; 1024];
+    let closed = loop {
+        match tokio::time::timeout(Duration::from_secs(10), reader.read(&mut buffer)).await {
+            Err(_) => panic!("the trickling client was still connected after 10 s"),
+            Ok(Ok(0)) | Ok(Err(_)) => break started.elapsed(),
+            Ok(Ok(_)) => continue,
+        }
+    };
+    trickle.abort();
+    assert!(
+        closed >= SHORT_TIMEOUT - Duration::from_millis(200)
+            && closed < Duration::from_millis(4500),
+        "cut off after {closed:?}"
+    );
+    let mut served = h2c(server.addr).await;
+    assert_eq!(h2_get(&mut served, 0).await.unwrap(), 200);
+}
+
+#[tokio::test]
+async fn an_idle_http2_connection_is_closed_but_a_long_request_is_not() {
+    let server = start_with_short_timeout();
+    let (mut sender, driver) = h2c_watched(server.addr).await;
+    // Runs well past the timeout, on a connection with nothing else in flight.
+    let started = Instant::now();
+    assert_eq!(
+        h2_get_path(&mut sender, "/sleep/2500", 0).await.unwrap(),
+        200
+    );
+    assert!(started.elapsed() >= Duration::from_millis(2500));
+    // Then nothing: the server says goodbye (GOAWAY) and the connection ends.
+    let idle_since = Instant::now();
+    tokio::time::timeout(Duration::from_secs(10), driver)
+        .await
+        .expect("an idle HTTP/2 connection was still open after 10 s")
+        .unwrap();
+    let idle = idle_since.elapsed();
+    assert!(
+        idle >= SHORT_TIMEOUT - Duration::from_millis(200),
+        "closed after {idle:?} idle"
+    );
+    assert!(
+        sender.ready().await.is_err(),
+        "the closed connection took a request"
+    );
+    let mut fresh = h2c(server.addr).await;
+    assert_eq!(h2_get(&mut fresh, 0).await.unwrap(), 200);
+}
+
+#[tokio::test]
+async fn admin_connections_past_the_cap_wait_while_the_public_listener_serves() {
+    let server = start(&["--admin-max-connections", "2"]);
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let mut client = Client::connect(server.admin, Protocol::Http1).await;
+        assert_eq!(
+            client.send("GET", "/healthz", Bytes::new()).await.status,
+            200
+        );
+        held.push(client);
+    }
+
+    let mut waiting = TcpStream::connect(server.admin).await.unwrap();
+    waiting
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = vec![0u8; 4096];
+    let early = tokio::time::timeout(Duration::from_millis(1500), waiting.read(&mut answer)).await;
+    assert!(
+        early.is_err(),
+        "an admin connection past the cap was served"
+    );
+
+    // The public listener has its own connections and is not affected.
+    for _ in 0..3 {
+        assert_eq!(support::get(server.addr, "/ok").await.status, 200);
+    }
+
+    drop(held.pop());
+    let read = tokio::time::timeout(Duration::from_secs(5), waiting.read(&mut answer))
+        .await
+        .expect("the waiting admin connection was not served within 5 s of a slot freeing")
+        .unwrap();
+    let text = String::from_utf8_lossy(&answer[..read]);
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
 }

@@ -199,3 +199,71 @@ async fn a_guest_past_its_host_call_limit_is_stopped_alone() {
     );
     assert_eq!(get(addr, "/ok").await.status, 200);
 }
+
+/// The admin API's latest record with `outcome`.
+async fn last_record(server: &Server, outcome: &str) -> serde_json::Value {
+    let reply = get(
+        server.admin,
+        &format!("/api/invocations?outcome={outcome}&limit=1"),
+    )
+    .await;
+    let records: serde_json::Value = serde_json::from_slice(&reply.body).unwrap();
+    records["invocations"][0].clone()
+}
+
+#[tokio::test]
+async fn a_guest_past_its_fuel_budget_is_stopped_at_once_and_others_are_counted() {
+    // A 10 s timeout: the loop must be stopped by fuel, long before the clock.
+    let server = Server::start(&fixture_manifest(
+        "[component.fixture.limits]\ntimeout = \"10s\"\nfuel = 50_000_000\n",
+    ));
+    let addr = server.addr;
+    assert_eq!(get(addr, "/ok").await.status, 200);
+    let ok = last_record(&server, "ok").await;
+    let instructions = ok["instructions"].as_u64().expect("instructions counted");
+    assert!(
+        (1_000..50_000_000).contains(&instructions),
+        "{instructions}"
+    );
+
+    let started = Instant::now();
+    let reply = get(addr, "/loop").await;
+    assert_eq!(reply.status, 500, "{}", reply.text());
+    assert!(reply.text().contains("ran out of fuel"), "{}", reply.text());
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    let stopped = last_record(&server, "fuel_limit").await;
+    assert_eq!(stopped["status"], 500, "{stopped}");
+    assert_eq!(stopped["instructions"], 50_000_000, "{stopped}");
+    assert!(
+        stopped["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("fuel")),
+        "{stopped}"
+    );
+    server.wait_for_log(&["\"outcome\":\"fuel_limit\""], Duration::from_secs(5));
+
+    // Every request gets its own budget: the next one is not short of fuel.
+    assert_eq!(get(addr, "/ok").await.status, 200);
+    let metrics = get(server.admin, "/metrics").await.text();
+    assert!(
+        metrics.contains("wasm_instructions_count{component=\"fixture\"} 3"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("wasm_invocations_total{component=\"fixture\",outcome=\"fuel_limit\"} 1"),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn without_a_fuel_budget_instructions_are_not_counted() {
+    let server = Server::start(&fixture_manifest(LIMITS));
+    assert_eq!(get(server.addr, "/ok").await.status, 200);
+    let ok = last_record(&server, "ok").await;
+    assert!(ok["instructions"].is_null(), "{ok}");
+    assert!(ok["guest_cpu_time_us"].is_u64(), "{ok}");
+}

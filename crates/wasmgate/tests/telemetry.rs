@@ -302,3 +302,57 @@ async fn wasmgate_logs_shows_recent_records_and_follows_new_ones() {
         "{stderr}"
     );
 }
+
+#[tokio::test]
+async fn no_telemetry_serves_requests_and_keeps_no_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let shared = support::repo_root().join("target/wasmgate-test-cache");
+    let server = Server::start_in(
+        dir,
+        &manifest(),
+        &["--cache-dir", shared.to_str().unwrap(), "--no-telemetry"],
+    );
+    for _ in 0..3 {
+        assert_eq!(get(server.addr, "/ok").await.status, 200);
+    }
+    assert_eq!(get(server.addr, "/trap").await.status, 500);
+    // Still logged as a fault: the error log is not telemetry.
+    server.wait_for_log(&["\"outcome\":\"trap\""], Duration::from_secs(5));
+    server.wait_for_log(&["telemetry is off"], Duration::from_secs(5));
+    let reply = get(server.admin, "/api/invocations?limit=10").await;
+    let records: Value = serde_json::from_slice(&reply.body).unwrap();
+    assert_eq!(
+        records["invocations"].as_array().map(Vec::len),
+        Some(0),
+        "{records}"
+    );
+    let metrics = get(server.admin, "/metrics").await.text();
+    assert!(!metrics.contains("wasm_invocations_total{"), "{metrics}");
+    assert!(!server.stderr().contains("\"message\":\"invocation\""));
+}
+
+#[tokio::test]
+async fn the_last_requests_are_logged_before_a_graceful_exit() {
+    let mut server = Server::start(&manifest());
+    for _ in 0..20 {
+        assert_eq!(get(server.addr, "/ok").await.status, 200);
+    }
+    // At once: the lines are still queued (publisher and access log work in 10 ms steps).
+    server.terminate();
+    assert_eq!(server.wait_exit(Duration::from_secs(30)), Some(0));
+    // The process is gone; its last output may still be in the pipe for a moment.
+    let count = || {
+        server
+            .stderr()
+            .lines()
+            .filter(|l| {
+                l.contains("\"message\":\"invocation\"") && l.contains("\"route\":\"/...\"")
+            })
+            .count()
+    };
+    let read_until = Instant::now() + Duration::from_secs(2);
+    while count() < 20 && Instant::now() < read_until {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(count(), 20, "{}", server.stderr());
+}

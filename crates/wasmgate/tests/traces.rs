@@ -486,3 +486,78 @@ async fn spans_still_queued_are_sent_at_graceful_shutdown() {
     let server_span = server_span(&spans).expect("the SERVER span was flushed at shutdown");
     assert_eq!(attr(server_span, "url.path").as_deref(), Some("/ok"));
 }
+
+#[tokio::test]
+async fn a_wagi_request_has_instantiate_and_execute_children() {
+    let receiver = OtlpReceiver::start();
+    let manifest = format!(
+        "[app]\nname = \"cgi\"\n\n[[route]]\npath = \"/cgi/...\"\ncomponent = \"cgi\"\n\n\
+         [component.cgi]\nsource = {:?}\nexecutor = \"wagi\"\n",
+        support::wagi_fixture_wasm().display().to_string()
+    );
+    let server = start(&manifest, &otel_env(&receiver, "http/protobuf"));
+    let reply = get_traced(server.addr, "/cgi/env");
+    assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+    let spans = receiver.wait_for(WAIT, |spans| {
+        server_span(spans).is_some() && spans.iter().any(|r| r.span.name == "execute cgi")
+    });
+    let server = server_span(&spans).expect("a SERVER span");
+    assert_eq!(hex(&server.span.trace_id), TRACE_ID);
+    for name in ["instantiate cgi", "execute cgi"] {
+        let child = named(&spans, name);
+        assert_eq!(child.span.parent_span_id, server.span.span_id, "{name}");
+        assert_eq!(child.span.trace_id, server.span.trace_id, "{name}");
+        assert!(
+            child.span.start_time_unix_nano >= server.span.start_time_unix_nano
+                && child.span.end_time_unix_nano <= server.span.end_time_unix_nano,
+            "{name} outside its parent"
+        );
+        assert_ne!(
+            child.span.status.as_ref().map(|s| s.code),
+            Some(STATUS_ERROR),
+            "{name}"
+        );
+    }
+    let instantiate = named(&spans, "instantiate cgi");
+    let execute = named(&spans, "execute cgi");
+    assert!(instantiate.span.end_time_unix_nano <= execute.span.start_time_unix_nano);
+}
+
+#[tokio::test]
+async fn a_ratio_sampler_exports_only_what_the_caller_or_the_ratio_chose() {
+    let receiver = OtlpReceiver::start();
+    let mut env = otel_env(&receiver, "http/protobuf");
+    env.push((
+        "OTEL_TRACES_SAMPLER",
+        "parentbased_traceidratio".to_string(),
+    ));
+    env.push(("OTEL_TRACES_SAMPLER_ARG", "0".to_string()));
+    let downstream = Downstream::start();
+    let manifest = fixture_manifest(&format!(
+        "allowed_outbound_hosts = [\"http://127.0.0.1:{}\"]\n",
+        downstream.addr.port()
+    ));
+    let server = start(&manifest, &env);
+    // New traces: a ratio of 0 samples none, and says so downstream.
+    let fetch = format!("/fetch/{}", downstream.addr.port());
+    for _ in 0..5 {
+        assert_eq!(get(server.addr, &fetch).await.status, 200);
+    }
+    // A caller that sampled its trace: parent-based, so it is exported.
+    let reply = get_traced(server.addr, "/ok");
+    assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+    let spans = receiver.wait_for(WAIT, |spans| server_span(spans).is_some());
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let spans = if receiver.spans().len() > spans.len() {
+        receiver.spans()
+    } else {
+        spans
+    };
+    let traces: std::collections::HashSet<String> =
+        spans.iter().map(|r| hex(&r.span.trace_id)).collect();
+    assert_eq!(traces.len(), 1, "{:#?}", names(&spans));
+    assert!(traces.contains(TRACE_ID));
+    let flags: Vec<String> = downstream.traceparents.lock().unwrap().clone();
+    assert_eq!(flags.len(), 5, "{flags:?}");
+    assert!(flags.iter().all(|t| t.ends_with("-00")), "{flags:?}");
+}

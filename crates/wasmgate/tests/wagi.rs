@@ -538,3 +538,29 @@ fn a_missing_entrypoint_fails_the_load_naming_it() {
     assert_ne!(code, 0);
     assert!(stderr.contains("does not export `nope`"), "{stderr}");
 }
+
+#[tokio::test]
+async fn a_wagi_guest_past_its_fuel_budget_is_stopped_with_fuel_limit() {
+    let server = Server::start(&manifest(
+        "[component.cgi.limits]\ntimeout = \"10s\"\nfuel = 20_000_000\n",
+    ));
+    let started = std::time::Instant::now();
+    let reply = get(server.addr, "/cgi/loop").await;
+    assert_eq!(reply.status, 500, "{}", reply.text());
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    server.wait_for_log(&["\"outcome\":\"fuel_limit\""], Duration::from_secs(5));
+    // `_routes` ran at load under the same budget, and ordinary requests still fit in it.
+    let reply = get(server.addr, "/cgi/env").await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let records = get(server.admin, "/api/invocations?outcome=ok&limit=1").await;
+    let records: serde_json::Value = serde_json::from_slice(&records.body).unwrap();
+    let instructions = records["invocations"][0]["instructions"].as_u64();
+    assert!(
+        instructions.is_some_and(|n| n > 0 && n < 20_000_000),
+        "{records}"
+    );
+}

@@ -44,7 +44,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
         }
     }
-    let addr = SocketAddr::from(([0, 0, 0, 0], 8080));
+    // SERVICE_LISTEN lets the benchmark run the same program natively on a loopback port;
+    // under Wasmgate it is unset and the program binds what its code says.
+    let addr = std::env::var("SERVICE_LISTEN")
+        .ok()
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(SocketAddr::from(([0, 0, 0, 0], 8080)));
     let listener = TcpListener::bind(addr).await?;
     println!("listening on {addr}");
     loop {

@@ -47,6 +47,14 @@ impl Source<'_> {
                 "max_host_calls counts one request's calls; it does not apply to executor = \"service\"",
             ));
         }
+        if let Some(fuel) = &raw.limits.fuel {
+            // Fuel is a per-request budget; a service's one long run would just run dry.
+            return Err(self.error(
+                fuel.span(),
+                &format!("{field}.limits.fuel"),
+                "fuel is a per-request budget; it does not apply to executor = \"service\"",
+            ));
+        }
         let Some(ports) = &raw.ports else {
             return Err(self.error(
                 raw.source.span(),
@@ -225,6 +233,20 @@ mod tests {
         let (field, _, text) = error("allowed_outbound_hosts = [\"mysql://db.internal:3306\"]\n");
         assert_eq!(field, "component.shop.allowed_outbound_hosts[0]");
         assert!(text.contains("other schemes"), "{text}");
+    }
+
+    #[test]
+    fn per_request_budgets_are_refused_on_services() {
+        for (limit, field) in [
+            ("fuel = 1000", "fuel"),
+            ("max_host_calls = 10", "max_host_calls"),
+        ] {
+            let (got, _, text) = error(&format!(
+                "executor = \"service\"\nports = [8080]\n[component.shop.limits]\n{limit}\n"
+            ));
+            assert_eq!(got, format!("component.shop.limits.{field}"));
+            assert!(text.contains("service"), "{text}");
+        }
     }
 
     #[test]

@@ -209,6 +209,25 @@ fn max_host_calls_is_optional_positive_and_not_for_services() {
 }
 
 #[test]
+fn fuel_is_optional_positive_and_not_for_services() {
+    let manifest = AppDir::new().parse(GOOD).unwrap();
+    assert_eq!(manifest.components["api"].limits.fuel, None);
+    let text = GOOD.replace(
+        "max_concurrency = 7",
+        "max_concurrency = 7\nfuel = 5_000_000",
+    );
+    let manifest = AppDir::new().parse(&text).unwrap();
+    assert_eq!(manifest.components["api"].limits.fuel, Some(5_000_000));
+    let err = error_of(&GOOD.replace("max_concurrency = 7", "max_concurrency = 7\nfuel = 0"));
+    assert_eq!(err.field(), Some("component.api.limits.fuel"), "{err}");
+    let err = error_of(&GOOD.replace(
+        "max_concurrency = 7",
+        "max_concurrency = 7\nfuel = \"lots\"",
+    ));
+    assert_eq!(err.field(), Some("component.api.limits.fuel"), "{err}");
+}
+
+#[test]
 fn wagi_defaults() {
     let text = "[app]\nname = \"a\"\n[component.api]\nsource = \"api.wasm\"\nexecutor = \"wagi\"\n";
     let manifest = AppDir::new().parse(text).unwrap();

@@ -1,9 +1,10 @@
 //! The `service` executor: guests that run their own servers.
 //!
-//! A service component is a long-running `wasm32-wasip1` program (built for WasmEdge's socket
-//! extension, see [`wasmedge_sockets`]) started `replicas` times at load. Each binds the ports
-//! its code names; the host maps them to loopback ports of its own ([`port_map`]), so replicas
-//! never collide and no guest holds a public socket. A [`supervisor::Supervisor`] per replica
+//! A service component is a long-running program started `replicas` times at load: a
+//! `wasm32-wasip1` module built for WasmEdge's socket extension ([`wasmedge_sockets`]), or a
+//! WASI 0.2 `wasi:cli/run` component listening with `wasi:sockets` ([`wasi_sockets`]). Each
+//! binds the ports its code names; the host maps them to loopback ports of its own
+//! ([`port_map`]), so replicas never collide and no guest holds a public socket. A [`supervisor::Supervisor`] per replica
 //! restarts it with backoff and marks it ready once its first port accepts connections.
 //!
 //! Per request (this file): a concurrency permit, a ready replica (round robin; 503 when none
@@ -14,6 +15,7 @@ mod policy;
 mod port_map;
 mod proxy;
 mod supervisor;
+mod wasi_sockets;
 mod wasmedge_sockets;
 
 pub use wasmedge_sockets::ServiceState;
@@ -31,7 +33,7 @@ use port_map::PortMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
-use supervisor::{Replica, Supervisor};
+use supervisor::{Program, Replica, Supervisor};
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinHandle;
 use wasmedge_sockets::NetContext;
@@ -39,7 +41,18 @@ use wasmgate_manifest::Component;
 use wasmgate_telemetry::{Counter, Telemetry};
 use wasmtime::{Engine, Linker, Module};
 
-pub use wasmedge_sockets::linker;
+/// The linkers service programs are instantiated with, one per kind, built once per engine.
+pub struct ServiceLinkers {
+    module: Linker<ServiceState>,
+    component: wasmtime::component::Linker<wasi_sockets::ComponentState>,
+}
+
+pub fn linker(engine: &Engine) -> wasmtime::Result<ServiceLinkers> {
+    Ok(ServiceLinkers {
+        module: wasmedge_sockets::linker(engine)?,
+        component: wasi_sockets::linker(engine)?,
+    })
+}
 
 /// Counters about a service's replicas, exported as metrics.
 pub struct ServiceStats {
@@ -71,7 +84,7 @@ pub struct LoadedService {
 /// runtime.
 pub fn load(
     engine: &Engine,
-    linker: &Linker<ServiceState>,
+    linkers: &ServiceLinkers,
     cache: &CompileCache,
     component: &Component,
     allow_private: bool,
@@ -92,36 +105,59 @@ pub fn load(
         source,
     })?;
     let size = wasm.len();
-    if wasmparser::Parser::is_component(&wasm) {
-        return Err(link_error(
-            "executor = \"service\" runs wasm32-wasip1 modules; WASI 0.2 components with \
-             wasi:sockets are not supported yet"
-                .into(),
-        ));
-    }
-    let (module, cache_status) = cache
-        .load_or_compile::<Module>(engine, &wasm)
-        .map_err(|e| LoadError::Compile {
-            component: name.clone(),
-            path: component.source.clone(),
-            message: format!("{e:#}"),
-        })?;
-    if let Some(import) = wasmedge_sockets::unsupported_import(&module) {
-        return Err(link_error(format!(
-            "it imports {import}, a WasmEdge socket function Wasmgate does not implement"
-        )));
-    }
-    let pre = linker
-        .instantiate_pre(&module)
-        .map_err(|e| link_error(format!("{e:#}")))?;
-    match module.get_export("_start") {
-        Some(wasmtime::ExternType::Func(_)) => {}
-        _ => {
+    let compile_error = |e: wasmtime::Error| LoadError::Compile {
+        component: name.clone(),
+        path: component.source.clone(),
+        message: format!("{e:#}"),
+    };
+    let (program, cache_status) = if wasmparser::Parser::is_component(&wasm) {
+        let (compiled, cache_status) = cache
+            .load_or_compile::<wasmtime::component::Component>(engine, &wasm)
+            .map_err(compile_error)?;
+        let is_command = compiled
+            .component_type()
+            .exports(engine)
+            .any(|(name, _)| name.starts_with("wasi:cli/run@"));
+        if !is_command {
             return Err(link_error(
-                "a service module must export `_start` (a command)".into(),
-            ))
+                "a service component must export wasi:cli/run (a command, such as a Rust \
+                 program with `main` built for wasm32-wasip2)"
+                    .into(),
+            ));
         }
-    }
+        let pre = linkers
+            .component
+            .instantiate_pre(&compiled)
+            .map_err(|e| link_error(format!("{e:#}")))?;
+        let command = wasmtime_wasi::p2::bindings::CommandPre::new(pre).map_err(|e| {
+            link_error(format!(
+                "a service component must export wasi:cli/run (a command): {e:#}"
+            ))
+        })?;
+        (Program::Component(command), cache_status)
+    } else {
+        let (module, cache_status) = cache
+            .load_or_compile::<Module>(engine, &wasm)
+            .map_err(compile_error)?;
+        if let Some(import) = wasmedge_sockets::unsupported_import(&module) {
+            return Err(link_error(format!(
+                "it imports {import}, a WasmEdge socket function Wasmgate does not implement"
+            )));
+        }
+        let pre = linkers
+            .module
+            .instantiate_pre(&module)
+            .map_err(|e| link_error(format!("{e:#}")))?;
+        match module.get_export("_start") {
+            Some(wasmtime::ExternType::Func(_)) => {}
+            _ => {
+                return Err(link_error(
+                    "a service module must export `_start` (a command)".into(),
+                ))
+            }
+        }
+        (Program::Module(pre), cache_status)
+    };
     let handle = tokio::runtime::Handle::try_current().map_err(|_| {
         link_error("service components must be loaded inside a tokio runtime".into())
     })?;
@@ -149,7 +185,7 @@ pub fn load(
         });
         let supervisor = Supervisor {
             component: component.clone(),
-            pre: pre.clone(),
+            program: program.clone(),
             net,
             replica: replica.clone(),
             stats: stats.clone(),

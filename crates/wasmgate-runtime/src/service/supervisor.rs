@@ -6,6 +6,7 @@
 //! [`STABLE_AFTER`] is healthy again: its backoff starts over.
 
 use super::port_map::PortMap;
+use super::wasi_sockets::ComponentState;
 use super::wasmedge_sockets::{GuestClock, NetContext, ServiceState, SocketTable};
 use super::ServiceStats;
 use crate::limiter::MemoryLimiter;
@@ -17,7 +18,8 @@ use tokio::sync::watch;
 use wasmgate_manifest::Component;
 use wasmtime::{InstancePre, Store};
 use wasmtime_wasi::cli::AsyncStdoutStream;
-use wasmtime_wasi::I32Exit;
+use wasmtime_wasi::p2::bindings::CommandPre;
+use wasmtime_wasi::{I32Exit, WasiCtxBuilder};
 
 /// First restart delay; doubled on each consecutive failure up to [`MAX_BACKOFF`].
 pub const INITIAL_BACKOFF: Duration = Duration::from_millis(100);
@@ -60,9 +62,18 @@ impl Replica {
     }
 }
 
+/// The program a replica runs, linked once at load.
+#[derive(Clone)]
+pub enum Program {
+    /// A `wasm32-wasip1` command using WasmEdge's socket extension.
+    Module(InstancePre<ServiceState>),
+    /// A WASI 0.2 `wasi:cli/run` component using `wasi:sockets`.
+    Component(CommandPre<ComponentState>),
+}
+
 pub struct Supervisor {
     pub component: Arc<Component>,
-    pub pre: InstancePre<ServiceState>,
+    pub program: Program,
     pub net: Arc<NetContext>,
     pub replica: Arc<Replica>,
     pub stats: Arc<ServiceStats>,
@@ -152,14 +163,6 @@ impl Supervisor {
         for (key, value) in &self.component.environment {
             wasi.env(key, value);
         }
-        let state = ServiceState {
-            wasi: wasi.build_p1(),
-            limiter: MemoryLimiter::new(self.component.limits.memory),
-            sockets: SocketTable::default(),
-            net: self.net.clone(),
-            resolved: Default::default(),
-            clock_origin: origin,
-        };
         let index = self.replica.index;
         tokio::spawn(log_lines(
             stdout_reader,
@@ -174,28 +177,11 @@ impl Supervisor {
             "stderr",
         ));
 
-        let mut store = Store::new(self.pre.module().engine(), state);
-        store.limiter(|state| &mut state.limiter);
-        // A service guest runs for its whole life, so a busy one is always ready to run: the
-        // yield must let the worker poll sockets (see `yield_every_tick`).
-        crate::engine::yield_every_tick(&mut store);
-        let guest = async {
-            let instance = self
-                .pre
-                .instantiate_async(&mut store)
-                .await
-                .map_err(|e| RunEnd::Failed(format!("{e:#}")))?;
-            let start = instance
-                .get_typed_func::<(), ()>(&mut store, "_start")
-                .map_err(|e| RunEnd::Failed(format!("{e:#}")))?;
-            Ok::<_, RunEnd>(start.call_async(&mut store, ()).await)
-        };
         let readiness = self.become_ready();
-        let result = tokio::select! {
-            result = guest => result,
+        let (result, hit_memory_limit) = tokio::select! {
+            ended = self.run_program(wasi, origin) => ended,
             never = readiness => match never {},
         };
-        let hit_memory_limit = store.data().limiter.hit_limit();
         match result {
             Err(end) => end,
             Ok(Ok(())) => RunEnd::Exited(0),
@@ -207,6 +193,62 @@ impl Supervisor {
                 )),
                 None => RunEnd::Trapped(format!("{error:?}")),
             },
+        }
+    }
+
+    /// Instantiates and runs the program to its end: how the call ended (or why it could not
+    /// start), and whether the memory limit was reached on the way.
+    async fn run_program(
+        &self,
+        wasi: WasiCtxBuilder,
+        origin: Instant,
+    ) -> (Result<wasmtime::Result<()>, RunEnd>, bool) {
+        let failed = |e: wasmtime::Error| RunEnd::Failed(format!("{e:#}"));
+        match &self.program {
+            Program::Module(pre) => {
+                let mut wasi = wasi;
+                let state = ServiceState {
+                    wasi: wasi.build_p1(),
+                    limiter: MemoryLimiter::new(self.component.limits.memory),
+                    sockets: SocketTable::default(),
+                    net: self.net.clone(),
+                    resolved: Default::default(),
+                    clock_origin: origin,
+                };
+                let mut store = Store::new(pre.module().engine(), state);
+                store.limiter(|state| &mut state.limiter);
+                // A service guest runs for its whole life, so a busy one is always ready to
+                // run: the yield must let the worker poll sockets (see `yield_every_tick`).
+                crate::engine::yield_every_tick(&mut store);
+                let result = async {
+                    let instance = pre.instantiate_async(&mut store).await.map_err(failed)?;
+                    let start = instance
+                        .get_typed_func::<(), ()>(&mut store, "_start")
+                        .map_err(failed)?;
+                    Ok(start.call_async(&mut store, ()).await)
+                }
+                .await;
+                (result, store.data().limiter.hit_limit())
+            }
+            Program::Component(pre) => {
+                let state =
+                    ComponentState::new(wasi, self.net.clone(), self.component.limits.memory);
+                let mut store = Store::new(pre.engine(), state);
+                store.limiter(|state| &mut state.limiter);
+                crate::engine::yield_every_tick(&mut store);
+                let result = async {
+                    let command = pre.instantiate_async(&mut store).await.map_err(failed)?;
+                    // `run` returning `err` is a failed exit without a code: report it as 1,
+                    // as `wasmtime run` does.
+                    Ok(match command.wasi_cli_run().call_run(&mut store).await {
+                        Ok(Ok(())) => Ok(()),
+                        Ok(Err(())) => Err(wasmtime::Error::new(I32Exit(1))),
+                        Err(trap) => Err(trap),
+                    })
+                }
+                .await;
+                (result, store.data().limiter.hit_limit())
+            }
         }
     }
 

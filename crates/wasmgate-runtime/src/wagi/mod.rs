@@ -25,7 +25,7 @@ use crate::host::HostState;
 use crate::http_executor::{fault_response, log_pipes, InstanceGuard};
 use crate::limiter::MemoryLimiter;
 use crate::outcome::Outcome;
-use crate::record::{Counted, Direction, Pending};
+use crate::record::{Counted, Direction, InstanceTimes, Pending};
 use body::CgiBody;
 use bytes::{Bytes, BytesMut};
 use http_body_util::{BodyExt, Limited};
@@ -37,9 +37,10 @@ use tokio::io::AsyncReadExt;
 use tokio::sync::Semaphore;
 use wasmgate_capabilities::{Grant, HostCalls, InvocationInfo};
 use wasmgate_manifest::Component;
+use wasmgate_telemetry::spans::SpanBuffer;
 use wasmgate_telemetry::{count_lines, Gauge, Telemetry};
 use wasmtime::component::Linker as ComponentLinker;
-use wasmtime::{Engine, Linker, Store};
+use wasmtime::{Linker, Store};
 use wasmtime_wasi::cli::AsyncStdoutStream;
 use wasmtime_wasi::p2::pipe::{MemoryInputPipe, MemoryOutputPipe};
 use wasmtime_wasi::I32Exit;
@@ -68,6 +69,7 @@ struct Shared {
     telemetry: Arc<Telemetry>,
     /// Capabilities of `wasi:cli/run` components (core modules import none of them).
     grant: Grant,
+    profiles: Arc<crate::profiling::Profiles>,
 }
 
 pub struct WagiExecutor {
@@ -84,17 +86,17 @@ pub struct LoadedWagi {
 }
 
 pub fn load(
-    engine: &Engine,
     modules: &Linker<WagiState>,
     components: &ComponentLinker<HostState>,
     cache: &CompileCache,
     component: &Component,
     grant: Grant,
     telemetry: &Arc<Telemetry>,
+    profiles: &Arc<crate::profiling::Profiles>,
 ) -> Result<LoadedWagi, LoadError> {
     let options = component.wagi.clone().unwrap_or_default();
     let loaded = program::load(
-        engine,
+        modules.engine(),
         modules,
         components,
         cache,
@@ -122,6 +124,7 @@ pub fn load(
         cold: AtomicBool::new(true),
         telemetry: telemetry.clone(),
         grant,
+        profiles: profiles.clone(),
     });
     let executor = |entrypoint: &str| {
         Arc::new(WagiExecutor {
@@ -171,10 +174,14 @@ struct Run {
     hit_memory_limit: bool,
     peak_memory: usize,
     instantiate_us: u64,
+    /// When the instance was created and ran, for its spans.
+    times: InstanceTimes,
     /// Host capability calls (components only; core modules have none).
     host_calls: Option<HostCalls>,
     /// Guest and host time, all host calls.
     clock: CallClock,
+    /// Instructions executed, for components with a fuel budget.
+    instructions: Option<u64>,
 }
 
 /// How the guest run ended.
@@ -293,6 +300,8 @@ impl WagiExecutor {
             .stderr(stderr.clone());
 
         let cold = self.shared.cold.swap(false, Ordering::Relaxed);
+        let profile = self.shared.profiles.select(&context, &self.shared.name);
+        let spans = pending.span_buffer().cloned();
         let executor = self.clone();
         let task_context = context.clone();
         let task_pending = pending.clone();
@@ -306,6 +315,8 @@ impl WagiExecutor {
                         invocation_id: task_context.invocation_id,
                         trace: task_context.trace,
                     },
+                    spans,
+                    profile,
                 )
                 .await;
             executor.finish(&task_context, &task_pending, run, started, cold, &stderr)
@@ -373,9 +384,12 @@ impl WagiExecutor {
         wasi: wasmtime_wasi::WasiCtxBuilder,
         deadline: tokio::time::Instant,
         invocation: InvocationInfo,
+        spans: Option<SpanBuffer>,
+        profile: Option<crate::profiling::Ticket>,
     ) -> Run {
         let mut wasi = wasi;
         let memory = self.component().limits.memory;
+        let fuel = crate::fuel::FuelBudget::new(self.component().limits.fuel);
         match &self.shared.program {
             Program::Module(pre) => {
                 let mut store = Store::new(
@@ -386,13 +400,22 @@ impl WagiExecutor {
                         clock: CallClock::default(),
                     },
                 );
+                let filled = fuel.fill(&mut store);
                 store.limiter(|state| &mut state.limiter);
-                crate::call_clock::install(&mut store, self.component().limits.max_host_calls);
+                crate::call_clock::install(
+                    &mut store,
+                    self.component().limits.max_host_calls,
+                    self.shared.telemetry.enabled(),
+                );
                 crate::engine::yield_every_tick(&mut store);
+                let _profile = profile.and_then(|t| t.attach_module(&mut store, pre.module()));
                 let mut instantiate_us = 0;
+                let instantiating = Instant::now();
+                let mut instantiated = None;
                 let call = async {
-                    let instantiating = Instant::now();
+                    filled?;
                     let instance = pre.instantiate_async(&mut store).await?;
+                    instantiated = Some(Instant::now());
                     instantiate_us = instantiating.elapsed().as_micros() as u64;
                     let entry = instance.get_typed_func::<(), ()>(&mut store, &self.entrypoint)?;
                     entry.call_async(&mut store, ()).await
@@ -406,23 +429,42 @@ impl WagiExecutor {
                     hit_memory_limit: store.data().limiter.hit_limit(),
                     peak_memory: store.data().limiter.peak(),
                     instantiate_us,
+                    times: InstanceTimes {
+                        instantiating,
+                        instantiated,
+                        ran_until: Instant::now(),
+                    },
                     host_calls: None,
                     clock: std::mem::take(&mut store.data_mut().clock).settled(),
+                    instructions: fuel.used(&store),
                 }
             }
             Program::Command(pre) => {
-                let caps = self.shared.grant.instance(invocation);
+                let mut caps = self.shared.grant.instance(invocation);
+                if let Some(spans) = spans {
+                    caps.collect_spans(spans);
+                }
                 let mut store = Store::new(
                     pre.engine(),
                     HostState::from_wasi(wasi.build(), memory, caps),
                 );
+                let filled = fuel.fill(&mut store);
                 store.limiter(|state| &mut state.limiter);
-                crate::call_clock::install(&mut store, self.component().limits.max_host_calls);
+                crate::call_clock::install(
+                    &mut store,
+                    self.component().limits.max_host_calls,
+                    self.shared.telemetry.enabled(),
+                );
                 crate::engine::yield_every_tick(&mut store);
+                let component = pre.instance_pre().component();
+                let _profile = profile.and_then(|t| t.attach_component(&mut store, component));
                 let mut instantiate_us = 0;
+                let instantiating = Instant::now();
+                let mut instantiated = None;
                 let call = async {
-                    let instantiating = Instant::now();
+                    filled?;
                     let command = pre.instantiate_async(&mut store).await?;
+                    instantiated = Some(Instant::now());
                     instantiate_us = instantiating.elapsed().as_micros() as u64;
                     let status = command.wasi_cli_run().call_run(&mut store).await?;
                     Ok(if status.is_ok() { 0 } else { 1 })
@@ -436,8 +478,14 @@ impl WagiExecutor {
                     hit_memory_limit: store.data().limiter.hit_limit(),
                     peak_memory: store.data().limiter.peak(),
                     instantiate_us,
+                    times: InstanceTimes {
+                        instantiating,
+                        instantiated,
+                        ran_until: Instant::now(),
+                    },
                     host_calls: Some(store.data().caps.calls.clone()),
                     clock: std::mem::take(&mut store.data_mut().clock).settled(),
+                    instructions: fuel.used(&store),
                 }
             }
         }
@@ -458,8 +506,10 @@ impl WagiExecutor {
             hit_memory_limit,
             peak_memory,
             instantiate_us,
+            times,
             host_calls,
             clock,
+            instructions,
         } = run;
         let component = self.component().name.as_str();
         log_pipes(context, component, &[("stderr", stderr)]);
@@ -473,12 +523,16 @@ impl WagiExecutor {
             RunEnd::Failed(e) if e.is::<crate::call_clock::HostCallLimitExceeded>() => {
                 Outcome::HostCallLimit
             }
+            RunEnd::Failed(e) if crate::fuel::ran_out(e) => Outcome::FuelLimit,
             RunEnd::Failed(_) => Outcome::Trap,
         };
         let exit_code = match &end {
             RunEnd::Exited(code) => Some(*code),
             _ => None,
         };
+        if let Some(spans) = pending.span_buffer() {
+            crate::record::instance_spans(spans, &self.shared.name, times, outcome);
+        }
         let stderr_bytes = stderr.contents();
         let (message, backtrace) = match &end {
             RunEnd::Failed(error) => {
@@ -509,6 +563,7 @@ impl WagiExecutor {
             crate::record::fill_call_clock(r, &clock);
             r.peak_memory_bytes = peak_memory as u64;
             r.cold_start = cold;
+            r.instructions = instructions;
             r.stderr_bytes = stderr_bytes.len() as u64;
             r.stderr_lines = count_lines(&stderr_bytes);
         });
@@ -565,7 +620,11 @@ impl WagiExecutor {
         verdict: Verdict,
     ) -> http::Response<ResponseBody> {
         let response = match verdict.outcome {
-            Outcome::Trap | Outcome::Timeout | Outcome::MemoryLimit | Outcome::HostCallLimit => {
+            Outcome::Trap
+            | Outcome::Timeout
+            | Outcome::MemoryLimit
+            | Outcome::HostCallLimit
+            | Outcome::FuelLimit => {
                 let mut response = fault_response(verdict.outcome, context.invocation_id);
                 if verdict.outcome == Outcome::Trap {
                     // WAGI answers a crashed script with 502, like any CGI gateway.

@@ -172,6 +172,7 @@ fn run_routes_export(
                     .build()?;
                 runtime.block_on(async {
                     let mut store = Store::new(pre.module().engine(), state);
+                    crate::fuel::FuelBudget::new(component.limits.fuel).fill(&mut store)?;
                     store.limiter(|s| &mut s.limiter);
                     crate::engine::yield_every_tick(&mut store);
                     let call = async {

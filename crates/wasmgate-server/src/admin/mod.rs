@@ -13,20 +13,23 @@
 //!   endpoints above.
 //!
 //! Who may ask is decided in `access.rs` (bearer token, client certificates, loopback-only
-//! when neither); this file accepts connections, does the TLS handshake and applies it.
+//! when neither), which also re-reads the credential files when they change; this file
+//! accepts connections (at most `--admin-max-connections` at once), does the TLS handshake
+//! and applies the rules.
 
+use crate::listener::connection::{serve, Drain};
+use crate::listener::{connection_builder, ServerOptions};
 use crate::shutdown::Shutdown;
-use crate::tls::{client_verifier, CertificateStore};
 use api::AdminState;
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
 use std::convert::Infallible;
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
 
 mod access;
@@ -36,7 +39,8 @@ mod dashboard;
 pub use access::{AdminAccess, AdminAccessError, AdminTls, AdminToken};
 pub use api::{AdminOptions, ReloadApp};
 
-/// Time a client has to finish the TLS handshake, then to send a request's headers.
+/// Time a client has to finish the TLS handshake, then to send a request's headers; also
+/// how long a connection may idle between requests.
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Debug, thiserror::Error)]
@@ -56,32 +60,30 @@ pub struct AdminServer {
     local_addr: SocketAddr,
     state: Arc<AdminState>,
     access: Arc<AdminAccess>,
-    /// The handshake for HTTPS, and the store whose files it watches.
-    tls: Option<(TlsAcceptor, Arc<CertificateStore>)>,
+    max_connections: usize,
 }
 
 impl AdminServer {
-    /// Checks `access` against `addr` (an unprotected listener stays on loopback) and loads
-    /// the TLS settings before binding, so a refused configuration never opens the port.
+    /// Connections the admin listener serves at once unless told otherwise: operators'
+    /// tools, a scraper and a few dashboards need few, and each costs a task and buffers.
+    pub const DEFAULT_MAX_CONNECTIONS: usize = 64;
+
+    /// Checks `access` against `addr` (an unprotected listener stays on loopback) before
+    /// binding, so a refused configuration never opens the port.
     pub async fn bind(
         addr: SocketAddr,
-        options: AdminOptions,
+        mut options: AdminOptions,
         access: AdminAccess,
     ) -> Result<AdminServer, AdminError> {
         access.check_address(addr)?;
-        let tls = match &access.tls {
-            Some(tls) => {
-                let config = match &tls.client_ca {
-                    Some(ca) => client_verifier(ca).and_then(|verifier| {
-                        tls.certificates.server_config_verifying_clients(verifier)
-                    }),
-                    None => tls.certificates.server_config(),
-                }
-                .map_err(AdminAccessError::from)?;
-                Some((TlsAcceptor::from(config), tls.certificates.clone()))
-            }
-            None => None,
-        };
+        let access = Arc::new(access);
+        // `POST /api/reload` re-reads the admin credentials as well as the app.
+        options.reload = options.reload.map(|app| {
+            Arc::new(ReloadCredentialsToo {
+                app,
+                access: access.clone(),
+            }) as Arc<dyn ReloadApp>
+        });
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|source| AdminError::Bind { addr, source })?;
@@ -92,9 +94,20 @@ impl AdminServer {
             listener,
             local_addr,
             state: Arc::new(AdminState::new(options)),
-            access: Arc::new(access),
-            tls,
+            access,
+            max_connections: Self::DEFAULT_MAX_CONNECTIONS,
         })
+    }
+
+    /// Serve at most `max` connections at once; further ones wait in the kernel's backlog.
+    pub fn max_connections(mut self, max: usize) -> AdminServer {
+        self.max_connections = max.max(1);
+        self
+    }
+
+    /// The access rules in service, to reload them (SIGHUP).
+    pub fn access(&self) -> Arc<AdminAccess> {
+        self.access.clone()
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -103,20 +116,30 @@ impl AdminServer {
 
     /// `https://ADDR` or `http://ADDR`, for the startup banner.
     pub fn url(&self) -> String {
-        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        let scheme = if self.access.tls_config().is_some() {
+            "https"
+        } else {
+            "http"
+        };
         format!("{scheme}://{}", self.local_addr)
     }
 
     /// Serves until `shutdown`; `/readyz` turns 503 as soon as it triggers.
     pub async fn run(self, shutdown: Shutdown) {
-        let mut builder = auto::Builder::new(TokioExecutor::new());
-        builder
-            .http1()
-            .timer(TokioTimer::new())
-            .header_read_timeout(CLIENT_TIMEOUT);
-        let graceful = GracefulShutdown::new();
-        let reload = self.tls.as_ref().map(|(_, store)| store.watch());
+        let builder = connection_builder(CLIENT_TIMEOUT, ServerOptions::DEFAULT_MAX_HEADER_BYTES);
+        // Without a cap, anyone who can reach the port could exhaust the process's file
+        // descriptors, and with them the public listener.
+        let connection_slots = Arc::new(Semaphore::new(self.max_connections));
+        let drain = Drain::new();
+        let reload = self.access.watch();
         loop {
+            let slot = tokio::select! {
+                slot = connection_slots.clone().acquire_owned() => match slot {
+                    Ok(slot) => slot,
+                    Err(_) => break,
+                },
+                () = shutdown.triggered() => break,
+            };
             let (stream, remote_addr) = tokio::select! {
                 accepted = self.listener.accept() => match accepted {
                     Ok(accepted) => accepted,
@@ -128,35 +151,21 @@ impl AdminServer {
                 },
                 () = shutdown.triggered() => break,
             };
-            let state = self.state.clone();
-            let access = self.access.clone();
-            let service = hyper::service::service_fn(move |request: http::Request<Incoming>| {
-                let state = state.clone();
-                let access = access.clone();
-                async move {
-                    if let Some(refused) = access.refusal(&request) {
-                        tracing::info!(
-                            %remote_addr,
-                            path = request.uri().path(),
-                            "admin request refused: missing or wrong bearer token"
-                        );
-                        return Ok::<_, Infallible>(refused);
-                    }
-                    Ok(state.handle(request).await)
-                }
-            });
-            let Some((acceptor, _)) = &self.tls else {
-                let connection = builder.serve_connection(TokioIo::new(stream), service);
-                let connection = graceful.watch(connection.into_owned());
-                tokio::spawn(async move {
-                    let _ = connection.await;
-                });
-                continue;
+            let service = AdminService {
+                state: self.state.clone(),
+                access: self.access.clone(),
+                remote_addr,
             };
-            let acceptor = acceptor.clone();
+            let stop = drain.watcher();
             let builder = builder.clone();
-            let watcher = graceful.watcher();
+            // Taken per connection: a new client CA applies from the next handshake on.
+            let tls = self.access.tls_config().map(TlsAcceptor::from);
             tokio::spawn(async move {
+                let _slot = slot;
+                let Some(acceptor) = tls else {
+                    let _ = serve(&builder, stream, service, CLIENT_TIMEOUT, stop).await;
+                    return;
+                };
                 // A missing or foreign client certificate ends here, before any HTTP.
                 let handshake = tokio::time::timeout(CLIENT_TIMEOUT, acceptor.accept(stream));
                 let stream = match handshake.await {
@@ -170,14 +179,68 @@ impl AdminServer {
                         return;
                     }
                 };
-                let connection = builder.serve_connection(TokioIo::new(stream), service);
-                let _ = watcher.watch(connection.into_owned()).await;
+                let _ = serve(&builder, stream, service, CLIENT_TIMEOUT, stop).await;
             });
         }
-        if let Some(reload) = reload {
-            reload.abort();
-        }
+        reload.abort();
         self.state.stop();
-        let _ = tokio::time::timeout(Duration::from_secs(5), graceful.shutdown()).await;
+        let _ = tokio::time::timeout(Duration::from_secs(5), drain.shutdown()).await;
+    }
+}
+
+type AnswerFuture = Pin<
+    Box<
+        dyn Future<Output = Result<http::Response<wasmgate_runtime::ResponseBody>, Infallible>>
+            + Send,
+    >,
+>;
+
+/// One connection's requests: refused without the right token, else answered.
+struct AdminService {
+    state: Arc<AdminState>,
+    access: Arc<AdminAccess>,
+    remote_addr: SocketAddr,
+}
+
+impl hyper::service::Service<http::Request<Incoming>> for AdminService {
+    type Response = http::Response<wasmgate_runtime::ResponseBody>;
+    type Error = Infallible;
+    type Future = AnswerFuture;
+
+    fn call(&self, request: http::Request<Incoming>) -> AnswerFuture {
+        if let Some(refused) = self.access.refusal(&request) {
+            tracing::info!(
+                remote_addr = %self.remote_addr,
+                path = request.uri().path(),
+                "admin request refused: missing or wrong bearer token"
+            );
+            return Box::pin(std::future::ready(Ok(refused)));
+        }
+        let state = self.state.clone();
+        Box::pin(async move { Ok(state.handle(request).await) })
+    }
+}
+
+/// `POST /api/reload`: the admin credentials are read again first (whatever happens to the
+/// app), and the answer says how that went under `admin_credentials` (absent when the
+/// listener has no credential files).
+struct ReloadCredentialsToo {
+    app: Arc<dyn ReloadApp>,
+    access: Arc<AdminAccess>,
+}
+
+impl ReloadApp for ReloadCredentialsToo {
+    fn reload(
+        &self,
+    ) -> Pin<Box<dyn Future<Output = Result<serde_json::Value, String>> + Send + '_>> {
+        Box::pin(async move {
+            let credentials = self.access.reload("admin API").await;
+            let mut report = self.app.reload().await?;
+            let any = credentials.as_object().is_some_and(|c| !c.is_empty());
+            if let (true, Some(fields)) = (any, report.as_object_mut()) {
+                fields.insert("admin_credentials".to_string(), credentials);
+            }
+            Ok(report)
+        })
     }
 }

@@ -5,18 +5,20 @@
 //! The module is linked with wasmtime-wasi's preview 1 first; the socket functions are then
 //! defined over it (shadowing is required: WasmEdge's `sock_accept` takes one argument fewer
 //! than preview 1's, and preview 1's socket functions know only wasmtime-wasi's descriptors).
-//! `fd_close`, `fd_fdstat_get`, `fd_fdstat_set_flags` and `poll_oneoff` see socket descriptors
-//! first and hand every other descriptor to wasmtime-wasi.
+//! `fd_close`, `fd_fdstat_get`, `fd_fdstat_set_flags`, `fd_read`, `fd_write` and `poll_oneoff`
+//! see socket descriptors first and hand every other descriptor to wasmtime-wasi (so a program
+//! may also read and write a socket as a file).
 //!
 //! Every call that waits awaits tokio readiness on the calling task: no thread per guest, and
 //! an epoch tick or a shutdown can always interrupt a guest, even one in a "blocking" call.
 //!
-//! Not provided: `sock_recv_from`/`sock_send_to` (UDP datagrams with addresses), `MSG_PEEK`,
-//! `fd_read`/`fd_write` on socket descriptors; a module importing a socket function that is
-//! not implemented fails at load, naming it.
+//! UDP datagrams with addresses (`sock_send_to`, `sock_recv_from`) are in [`datagram`].
+//! Not provided: `MSG_PEEK`; a module importing a socket function that is not implemented
+//! fails at load, naming it.
 
 mod abi;
 mod addrinfo;
+mod datagram;
 mod ops;
 mod poll;
 mod table;
@@ -29,7 +31,7 @@ use crate::limiter::MemoryLimiter;
 use abi::Mem;
 use std::sync::Arc;
 use std::time::Instant;
-use wasmtime::{Caller, Extern, Linker, Memory, Module};
+use wasmtime::{AsContextMut, Caller, Extern, Linker, Memory, Module};
 use wasmtime_wasi::p1::WasiP1Ctx;
 
 const MODULE: &str = "wasi_snapshot_preview1";
@@ -67,6 +69,8 @@ pub const IMPLEMENTED: &[&str] = &[
     "sock_getlocaladdr",
     "sock_getpeeraddr",
     "sock_getaddrinfo",
+    "sock_send_to",
+    "sock_recv_from",
 ];
 
 /// WasmEdge extension names wasmtime-wasi's preview 1 would otherwise satisfy with a different
@@ -140,6 +144,18 @@ pub fn linker(engine: &wasmtime::Engine) -> wasmtime::Result<Linker<ServiceState
         addrinfo::sock_getaddrinfo,
         (a, b, c, d, e, f, g, h)
     );
+    define!(
+        "sock_send_to",
+        datagram::sock_send_to,
+        (a, b, c, d, e, f, g)
+    );
+    define!(
+        "sock_recv_from",
+        datagram::sock_recv_from,
+        (a, b, c, d, e, f, g, h)
+    );
+    define!("fd_read", ops::fd_read, (a, b, c, d));
+    define!("fd_write", ops::fd_write, (a, b, c, d));
     define!("fd_close", ops::fd_close, (a));
     define!("fd_fdstat_get", ops::fd_fdstat_get, (a, b));
     define!("fd_fdstat_set_flags", ops::fd_fdstat_set_flags, (a, b));
@@ -163,6 +179,20 @@ fn with_memory<R>(
     let memory = memory(caller)?;
     let (data, state) = memory.data_and_store_mut(caller);
     Ok(f(&mut Mem(data), state))
+}
+
+/// The guest's memory and its preview 1 context, for handing a call to wasmtime-wasi the way
+/// its own generated wrappers do: they first give the context the store's hostcall fuel, and
+/// without it every call that reads a guest array (iovecs, subscriptions) fails with ENOMEM.
+fn p1_parts<'a>(
+    caller: &'a mut Caller<'_, ServiceState>,
+) -> wasmtime::Result<(wiggle::GuestMemory<'a>, &'a mut WasiP1Ctx)> {
+    use wasmtime_wasi::p1::wasi_snapshot_preview1::WasiSnapshotPreview1;
+    let memory = memory(caller)?;
+    let fuel = caller.as_context_mut().hostcall_fuel();
+    let (data, state) = memory.data_and_store_mut(caller);
+    state.wasi.set_hostcall_fuel(fuel);
+    Ok((wiggle::GuestMemory::Unshared(data), &mut state.wasi))
 }
 
 /// Collapses "errno or value" into the errno the guest gets back.

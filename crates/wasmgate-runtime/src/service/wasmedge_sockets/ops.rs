@@ -16,7 +16,7 @@ use wasmtime::Caller;
 type Result = wasmtime::Result<i32>;
 
 /// Largest single recv or send; the guest loops for more, as with a real socket buffer.
-const MAX_IO: usize = 256 << 10;
+pub(super) const MAX_IO: usize = 256 << 10;
 const LISTEN_BACKLOG_MAX: i32 = 1024;
 /// `fdflags::NONBLOCK` in preview 1.
 const FDFLAGS_NONBLOCK: u16 = 1 << 2;
@@ -138,14 +138,14 @@ pub async fn sock_listen(caller: &mut Caller<'_, ServiceState>, fd: i32, backlog
 }
 
 #[derive(Clone, Copy)]
-enum Direction {
+pub(super) enum Direction {
     Read,
     Write,
 }
 
 /// Runs a non-blocking socket call the way the guest asked for: once (AGAIN if not ready) for
 /// a non-blocking descriptor, or until it completes, awaiting tokio readiness in between.
-async fn io_op<R>(
+pub(super) async fn io_op<R>(
     socket: &AsyncFd<Socket>,
     direction: Direction,
     nonblocking: bool,
@@ -240,18 +240,7 @@ pub async fn sock_connect(
 ) -> Result {
     let prepared = with_memory(caller, |mem, state| {
         let target = mem.address(addr as u32, port as u32)?;
-        let names = state.resolved.names(target.ip()).to_vec();
-        if let Err(denial) = state.net.policy.check_connect(target, &names) {
-            tracing::warn!(
-                component = %state.net.policy.component,
-                destination = %target,
-                names = ?names,
-                reason = ?denial,
-                "service guest connection refused (EACCES): destination not allowed by \
-                 allowed_outbound_hosts, or a non-public address the pattern does not name"
-            );
-            return Err(errno::ACCES);
-        }
+        allow_destination(state, target)?;
         let entry = state.sockets.get_mut(fd as u32)?;
         if entry.listening {
             return Err(errno::INVAL);
@@ -298,6 +287,26 @@ pub async fn sock_connect(
     Ok(outcome)
 }
 
+/// Whether the guest may connect or send to `target`; a refusal is logged and is `EACCES`.
+pub(super) fn allow_destination(
+    state: &ServiceState,
+    target: SocketAddr,
+) -> std::result::Result<(), i32> {
+    let names = state.resolved.names(target.ip()).to_vec();
+    if let Err(denial) = state.net.policy.check_connect(target, &names) {
+        tracing::warn!(
+            component = %state.net.policy.component,
+            destination = %target,
+            names = ?names,
+            reason = ?denial,
+            "service guest connection refused (EACCES): destination not allowed by \
+             allowed_outbound_hosts, or a non-public address the pattern does not name"
+        );
+        return Err(errno::ACCES);
+    }
+    Ok(())
+}
+
 pub async fn sock_recv(
     caller: &mut Caller<'_, ServiceState>,
     fd: i32,
@@ -308,13 +317,33 @@ pub async fn sock_recv(
     out_flags: i32,
 ) -> Result {
     const RECV_PEEK: i32 = 1;
-    let prepared = with_memory(caller, |mem, state| {
-        let iovecs = mem.iovecs(iovs as u32, iovs_len as u32)?;
-        mem.bytes_mut(out_len as u32, 4)?;
+    let checked = with_memory(caller, |mem, _| {
         mem.bytes_mut(out_flags as u32, 2)?;
         if flags & RECV_PEEK != 0 {
             return Err(errno::NOTSUP);
         }
+        Ok(())
+    })?;
+    if let Err(e) = checked {
+        return Ok(e);
+    }
+    match recv(caller, fd, iovs, iovs_len, out_len).await? {
+        errno::SUCCESS => with_memory(caller, |mem, _| errno_of(mem.put_u16(out_flags as u32, 0))),
+        e => Ok(e),
+    }
+}
+
+/// Reads from a socket into the guest's iovecs, writing the count to `out_len`.
+async fn recv(
+    caller: &mut Caller<'_, ServiceState>,
+    fd: i32,
+    iovs: i32,
+    iovs_len: i32,
+    out_len: i32,
+) -> Result {
+    let prepared = with_memory(caller, |mem, state| {
+        let iovecs = mem.iovecs(iovs as u32, iovs_len as u32)?;
+        mem.bytes_mut(out_len as u32, 4)?;
         let entry = state.sockets.get_mut(fd as u32)?;
         let total: usize = iovecs.iter().map(|(_, len)| *len as usize).sum();
         Ok((
@@ -345,13 +374,12 @@ pub async fn sock_recv(
     with_memory(caller, |mem, _| {
         errno_of((|| {
             scatter(mem, &iovecs, &buffer[..n])?;
-            mem.put_u32(out_len as u32, n as u32)?;
-            mem.put_u16(out_flags as u32, 0)
+            mem.put_u32(out_len as u32, n as u32)
         })())
     })
 }
 
-fn scatter(
+pub(super) fn scatter(
     mem: &mut Mem<'_>,
     iovecs: &[(u32, u32)],
     mut data: &[u8],
@@ -375,18 +403,34 @@ pub async fn sock_send(
     _flags: i32,
     out_len: i32,
 ) -> Result {
+    send(caller, fd, iovs, iovs_len, out_len).await
+}
+
+/// Up to [`MAX_IO`] bytes of the guest's iovecs, in order.
+pub(super) fn gather(mem: &Mem<'_>, iovs: i32, iovs_len: i32) -> std::result::Result<Vec<u8>, i32> {
+    let mut data = Vec::new();
+    for (ptr, len) in mem.iovecs(iovs as u32, iovs_len as u32)? {
+        let room = MAX_IO - data.len();
+        if room == 0 {
+            break;
+        }
+        data.extend_from_slice(mem.bytes(ptr, len.min(room as u32))?);
+    }
+    Ok(data)
+}
+
+/// Writes the guest's iovecs to a connected socket, the count to `out_len`.
+async fn send(
+    caller: &mut Caller<'_, ServiceState>,
+    fd: i32,
+    iovs: i32,
+    iovs_len: i32,
+    out_len: i32,
+) -> Result {
     let prepared = with_memory(caller, |mem, state| {
-        let iovecs = mem.iovecs(iovs as u32, iovs_len as u32)?;
+        let data = gather(mem, iovs, iovs_len)?;
         mem.bytes_mut(out_len as u32, 4)?;
         let entry = state.sockets.get_mut(fd as u32)?;
-        let mut data = Vec::new();
-        for (ptr, len) in iovecs {
-            let room = MAX_IO - data.len();
-            if room == 0 {
-                break;
-            }
-            data.extend_from_slice(mem.bytes(ptr, len.min(room as u32))?);
-        }
         Ok((entry.registered()?, entry.nonblocking, data))
     })?;
     let (socket, nonblocking, data) = match prepared {
@@ -551,18 +595,48 @@ pub async fn sock_getpeeraddr(
     })
 }
 
+/// `fd_read`: a socket reads as `sock_recv` without flags (programs that treat a socket as a
+/// file); everything else goes to wasmtime-wasi.
+pub async fn fd_read(
+    caller: &mut Caller<'_, ServiceState>,
+    fd: i32,
+    iovs: i32,
+    iovs_len: i32,
+    out_len: i32,
+) -> Result {
+    if SocketTable::is_socket(fd as u32) {
+        return recv(caller, fd, iovs, iovs_len, out_len).await;
+    }
+    let (mut guest, wasi) = super::p1_parts(caller)?;
+    wasmtime_wasi::p1::wasi_snapshot_preview1::fd_read(
+        wasi, &mut guest, fd, iovs, iovs_len, out_len,
+    )
+    .await
+}
+
+/// `fd_write`: a socket writes as `sock_send`; everything else (stdout first) to wasmtime-wasi.
+pub async fn fd_write(
+    caller: &mut Caller<'_, ServiceState>,
+    fd: i32,
+    iovs: i32,
+    iovs_len: i32,
+    out_len: i32,
+) -> Result {
+    if SocketTable::is_socket(fd as u32) {
+        return send(caller, fd, iovs, iovs_len, out_len).await;
+    }
+    let (mut guest, wasi) = super::p1_parts(caller)?;
+    wasmtime_wasi::p1::wasi_snapshot_preview1::fd_write(
+        wasi, &mut guest, fd, iovs, iovs_len, out_len,
+    )
+    .await
+}
+
 /// `fd_close`: sockets here, everything else to wasmtime-wasi.
 pub async fn fd_close(caller: &mut Caller<'_, ServiceState>, fd: i32) -> Result {
     if !SocketTable::is_socket(fd as u32) {
-        let memory = super::memory(caller)?;
-        let (data, state) = memory.data_and_store_mut(&mut *caller);
-        let mut guest = wiggle::GuestMemory::Unshared(data);
-        return wasmtime_wasi::p1::wasi_snapshot_preview1::fd_close(
-            &mut state.wasi,
-            &mut guest,
-            fd,
-        )
-        .await;
+        let (mut guest, wasi) = super::p1_parts(caller)?;
+        return wasmtime_wasi::p1::wasi_snapshot_preview1::fd_close(wasi, &mut guest, fd).await;
     }
     with_memory(caller, |_, state| match state.sockets.remove(fd as u32) {
         Some(entry) => {
@@ -578,16 +652,9 @@ pub async fn fd_close(caller: &mut Caller<'_, ServiceState>, fd: i32) -> Result 
 /// `fd_fdstat_get`: a socket is filetype 5 or 6 with the guest's NONBLOCK flag.
 pub async fn fd_fdstat_get(caller: &mut Caller<'_, ServiceState>, fd: i32, out: i32) -> Result {
     if !SocketTable::is_socket(fd as u32) {
-        let memory = super::memory(caller)?;
-        let (data, state) = memory.data_and_store_mut(&mut *caller);
-        let mut guest = wiggle::GuestMemory::Unshared(data);
-        return wasmtime_wasi::p1::wasi_snapshot_preview1::fd_fdstat_get(
-            &mut state.wasi,
-            &mut guest,
-            fd,
-            out,
-        )
-        .await;
+        let (mut guest, wasi) = super::p1_parts(caller)?;
+        return wasmtime_wasi::p1::wasi_snapshot_preview1::fd_fdstat_get(wasi, &mut guest, fd, out)
+            .await;
     }
     with_memory(caller, |mem, state| {
         errno_of((|| {
@@ -619,14 +686,9 @@ pub async fn fd_fdstat_set_flags(
     flags: i32,
 ) -> Result {
     if !SocketTable::is_socket(fd as u32) {
-        let memory = super::memory(caller)?;
-        let (data, state) = memory.data_and_store_mut(&mut *caller);
-        let mut guest = wiggle::GuestMemory::Unshared(data);
+        let (mut guest, wasi) = super::p1_parts(caller)?;
         return wasmtime_wasi::p1::wasi_snapshot_preview1::fd_fdstat_set_flags(
-            &mut state.wasi,
-            &mut guest,
-            fd,
-            flags,
+            wasi, &mut guest, fd, flags,
         );
     }
     with_memory(caller, |_, state| {

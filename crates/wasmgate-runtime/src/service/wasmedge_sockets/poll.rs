@@ -11,7 +11,7 @@
 
 use super::abi::{errno, Mem};
 use super::table::SocketTable;
-use super::{memory, with_memory, ServiceState};
+use super::{with_memory, ServiceState};
 use socket2::Socket;
 use std::future::Future;
 use std::sync::Arc;
@@ -68,16 +68,9 @@ pub async fn poll_oneoff(
     let subscriptions = match parsed {
         Ok(Some(s)) => s,
         Ok(None) => {
-            let memory = memory(caller)?;
-            let (data, state) = memory.data_and_store_mut(&mut *caller);
-            let mut guest = wiggle::GuestMemory::Unshared(data);
+            let (mut guest, wasi) = super::p1_parts(caller)?;
             return wasmtime_wasi::p1::wasi_snapshot_preview1::poll_oneoff(
-                &mut state.wasi,
-                &mut guest,
-                subs,
-                events,
-                count,
-                out,
+                wasi, &mut guest, subs, events, count, out,
             )
             .await;
         }
