@@ -489,9 +489,7 @@ def per_round(a, b, key):
 print("Ratios (of the medians above; per-round range in brackets):")
 def ratio(a, b, key, label):
     if a not in rows or b not in rows:
-        missing = a if a not in rows else b
-        print(f"  {a} / {b:<15} {label:<8} n/a ({missing} not measured)")
-        return
+        return  # a server left out of this run (SKIP_*)
     if not med[b, key]:
         print(f"  {a} / {b:<15} {label:<8} n/a ({b} median is 0)")
         return
