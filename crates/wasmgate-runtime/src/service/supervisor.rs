@@ -214,6 +214,7 @@ impl Supervisor {
                     net: self.net.clone(),
                     resolved: Default::default(),
                     clock_origin: origin,
+                    recv_buffer: Vec::new(),
                 };
                 let mut store = Store::new(pre.module().engine(), state);
                 store.limiter(|state| &mut state.limiter);

@@ -52,6 +52,10 @@ pub struct ServiceState {
     /// Origin of the guest's monotonic clock (installed into its WASI context), so absolute
     /// clock subscriptions in `poll_oneoff` convert to host instants exactly.
     pub clock_origin: Instant,
+    /// The buffer `sock_recv` reads into before copying to the guest's iovecs, kept between
+    /// calls: a zeroed buffer of the guest's read size on every call (hyper asks for tens of
+    /// KiB) was about 9k instructions a request. At most `MAX_IO` bytes.
+    pub recv_buffer: Vec<u8>,
 }
 
 /// The WasmEdge functions implemented here; any other `sock_*` import fails the load.

@@ -346,36 +346,42 @@ async fn recv(
         mem.bytes_mut(out_len as u32, 4)?;
         let entry = state.sockets.get_mut(fd as u32)?;
         let total: usize = iovecs.iter().map(|(_, len)| *len as usize).sum();
+        let socket = entry.registered()?;
+        let nonblocking = entry.nonblocking;
         Ok((
-            entry.registered()?,
-            entry.nonblocking,
+            socket,
+            nonblocking,
             iovecs,
             total.min(MAX_IO),
+            std::mem::take(&mut state.recv_buffer),
         ))
     })?;
-    let (socket, nonblocking, iovecs, size) = match prepared {
+    let (socket, nonblocking, iovecs, size, mut buffer) = match prepared {
         Ok(p) => p,
         Err(e) => return Ok(e),
     };
-    let mut buffer = vec![0u8; size];
+    if buffer.len() < size {
+        buffer.resize(size, 0);
+    }
     let received = if size == 0 {
         Ok(0)
     } else {
         io_op(&socket, Direction::Read, nonblocking, |s| {
             let mut reader: &Socket = s;
-            reader.read(&mut buffer)
+            reader.read(&mut buffer[..size])
         })
         .await
     };
-    let n = match received {
-        Ok(n) => n,
-        Err(e) => return Ok(abi::from_io(&e)),
-    };
-    with_memory(caller, |mem, _| {
-        errno_of((|| {
-            scatter(mem, &iovecs, &buffer[..n])?;
-            mem.put_u32(out_len as u32, n as u32)
-        })())
+    with_memory(caller, |mem, state| {
+        let code = match received {
+            Ok(n) => errno_of((|| {
+                scatter(mem, &iovecs, &buffer[..n])?;
+                mem.put_u32(out_len as u32, n as u32)
+            })()),
+            Err(e) => abi::from_io(&e),
+        };
+        state.recv_buffer = buffer;
+        code
     })
 }
 
