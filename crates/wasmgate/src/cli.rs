@@ -71,56 +71,14 @@ pub struct ProfileArgs {
     #[arg(short, long, value_name = "FILE", default_value = "profile.json")]
     pub output: PathBuf,
 
-    /// The server's admin listener.
-    #[arg(
-        long,
-        value_name = "ADDR",
-        default_value = "127.0.0.1:9464",
-        env = "WASMGATE_ADMIN_LISTEN"
-    )]
-    pub admin: SocketAddr,
-
-    /// Send `Authorization: Bearer <token>`, the token read from FILE.
-    #[arg(long, value_name = "FILE", env = "WASMGATE_ADMIN_TOKEN_FILE")]
-    pub admin_token_file: Option<PathBuf>,
-
-    /// Connect over HTTPS, trusting the CA certificates in FILE (PEM).
-    #[arg(long, value_name = "FILE", env = "WASMGATE_ADMIN_CA")]
-    pub admin_ca: Option<PathBuf>,
-
-    /// The name the admin listener's certificate must carry [default: the --admin IP].
-    #[arg(long, value_name = "NAME", requires = "admin_ca")]
-    pub admin_server_name: Option<String>,
-
-    /// Client certificate chain (PEM), with --admin-key and --admin-ca.
-    #[arg(
-        long,
-        value_name = "FILE",
-        requires_all = ["admin_key", "admin_ca"],
-        env = "WASMGATE_ADMIN_CLIENT_CERT"
-    )]
-    pub admin_cert: Option<PathBuf>,
-
-    /// The private key (PEM) of --admin-cert.
-    #[arg(
-        long,
-        value_name = "FILE",
-        requires = "admin_cert",
-        env = "WASMGATE_ADMIN_CLIENT_KEY"
-    )]
-    pub admin_key: Option<PathBuf>,
+    #[command(flatten)]
+    pub client: AdminClientArgs,
 }
 
 #[derive(Debug, Args)]
 pub struct LogsArgs {
-    /// The server's admin listener.
-    #[arg(
-        long,
-        value_name = "ADDR",
-        default_value = "127.0.0.1:9464",
-        env = "WASMGATE_ADMIN_LISTEN"
-    )]
-    pub admin: SocketAddr,
+    #[command(flatten)]
+    pub client: AdminClientArgs,
 
     /// Keep printing records as requests finish, until interrupted.
     #[arg(short, long)]
@@ -145,6 +103,19 @@ pub struct LogsArgs {
     /// Print each record as one JSON object per line.
     #[arg(long)]
     pub json: bool,
+}
+
+/// How `wasmgate logs` and `wasmgate profile` reach a server's admin listener.
+#[derive(Debug, Clone, Args)]
+pub struct AdminClientArgs {
+    /// The server's admin listener.
+    #[arg(
+        long,
+        value_name = "ADDR",
+        default_value = "127.0.0.1:9464",
+        env = "WASMGATE_ADMIN_LISTEN"
+    )]
+    pub admin: SocketAddr,
 
     /// Send `Authorization: Bearer <token>`, the token read from FILE.
     #[arg(long, value_name = "FILE", env = "WASMGATE_ADMIN_TOKEN_FILE")]
@@ -158,8 +129,7 @@ pub struct LogsArgs {
     #[arg(long, value_name = "NAME", requires = "admin_ca")]
     pub admin_server_name: Option<String>,
 
-    /// Client certificate chain (PEM) for an admin listener that requires one; with
-    /// --admin-key and --admin-ca.
+    /// Client certificate chain (PEM), with --admin-key and --admin-ca.
     #[arg(
         long,
         value_name = "FILE",

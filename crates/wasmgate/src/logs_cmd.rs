@@ -1,7 +1,7 @@
 //! `wasmgate logs`: invocation records from a running server's admin API, printed one per
 //! line, readable by people (or as JSON with --json).
 
-use crate::cli::LogsArgs;
+use crate::cli::{AdminClientArgs, LogsArgs};
 use anyhow::{bail, Context};
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -80,7 +80,7 @@ fn encode(text: &str) -> String {
 
 /// Opens `path` on the admin listener. HTTP/1.0, so the body ends when the connection does and
 /// needs no de-chunking.
-fn open(args: &LogsArgs, path: &str) -> anyhow::Result<BufReader<Box<dyn Connection>>> {
+fn open(args: &AdminClientArgs, path: &str) -> anyhow::Result<BufReader<Box<dyn Connection>>> {
     let (code, mut reader) = send(args, "GET", path, "")?;
     if code != "200" {
         let mut body = String::new();
@@ -97,7 +97,7 @@ fn open(args: &LogsArgs, path: &str) -> anyhow::Result<BufReader<Box<dyn Connect
 /// `method path` with `body` to the admin listener: the status code and the whole body.
 /// Also what `wasmgate profile` uses.
 pub(crate) fn exchange(
-    args: &LogsArgs,
+    args: &AdminClientArgs,
     method: &str,
     path: &str,
     body: &str,
@@ -112,7 +112,7 @@ pub(crate) fn exchange(
 
 /// Sends the request and reads the head; returns the status code and the body's reader.
 fn send(
-    args: &LogsArgs,
+    args: &AdminClientArgs,
     method: &str,
     path: &str,
     body: &str,
@@ -166,7 +166,7 @@ fn send(
 trait Connection: Read + Write + Send {}
 impl<T: Read + Write + Send> Connection for T {}
 
-fn connect(args: &LogsArgs) -> anyhow::Result<Box<dyn Connection>> {
+fn connect(args: &AdminClientArgs) -> anyhow::Result<Box<dyn Connection>> {
     let tcp =
         TcpStream::connect_timeout(&args.admin, Duration::from_secs(5)).with_context(|| {
             format!(
@@ -203,7 +203,7 @@ fn connect(args: &LogsArgs) -> anyhow::Result<Box<dyn Connection>> {
 }
 
 /// Trusts only the CAs in `ca`; presents --admin-cert when given.
-fn tls_config(args: &LogsArgs, ca: &Path) -> anyhow::Result<Arc<rustls::ClientConfig>> {
+fn tls_config(args: &AdminClientArgs, ca: &Path) -> anyhow::Result<Arc<rustls::ClientConfig>> {
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
     let mut roots = rustls::RootCertStore::empty();
@@ -241,7 +241,7 @@ fn tls_config(args: &LogsArgs, ca: &Path) -> anyhow::Result<Arc<rustls::ClientCo
 
 fn get(args: &LogsArgs, path: &str) -> anyhow::Result<String> {
     let mut body = String::new();
-    open(args, path)?.read_to_string(&mut body)?;
+    open(&args.client, path)?.read_to_string(&mut body)?;
     Ok(body)
 }
 
@@ -250,7 +250,7 @@ fn follow(args: &LogsArgs, filters: &str) -> anyhow::Result<()> {
         "/api/invocations/stream?{}",
         filters.trim_start_matches('&')
     );
-    let reader = open(args, &path)?;
+    let reader = open(&args.client, &path)?;
     for line in reader.lines() {
         let line = line.context("the admin stream broke off")?;
         if line.trim().is_empty() {

@@ -1,7 +1,7 @@
 //! `wasmgate profile`: asks a running server's admin API to profile the next invocations of a
 //! route or component, waits for them, and writes the Firefox-profiler file.
 
-use crate::cli::{LogsArgs, ProfileArgs};
+use crate::cli::ProfileArgs;
 use anyhow::{bail, Context};
 use serde_json::Value;
 use std::time::{Duration, Instant};
@@ -10,10 +10,10 @@ use std::time::{Duration, Instant};
 const POLL: Duration = Duration::from_millis(250);
 
 pub fn run(args: ProfileArgs) -> anyhow::Result<()> {
-    let admin = connection(&args);
-    let (code, body) = crate::logs_cmd::exchange(&admin, "POST", "/api/profiles", &request(&args))?;
+    let admin = &args.client;
+    let (code, body) = crate::logs_cmd::exchange(admin, "POST", "/api/profiles", &request(&args))?;
     if code != "201" {
-        bail!("{} answered {code}: {}", args.admin, error_text(&body));
+        bail!("{} answered {code}: {}", admin.admin, error_text(&body));
     }
     let session: Value =
         serde_json::from_str(&body).context("the admin API answered something other than JSON")?;
@@ -33,7 +33,7 @@ pub fn run(args: ProfileArgs) -> anyhow::Result<()> {
     let path = format!("/api/profiles/{id}");
     let mut shown = None;
     loop {
-        let (code, body) = crate::logs_cmd::exchange(&admin, "GET", &path, "")?;
+        let (code, body) = crate::logs_cmd::exchange(admin, "GET", &path, "")?;
         match code.as_str() {
             "200" => {
                 std::fs::write(&args.output, body.as_bytes())
@@ -52,7 +52,7 @@ pub fn run(args: ProfileArgs) -> anyhow::Result<()> {
                     shown = Some(profiled);
                 }
             }
-            _ => bail!("{} answered {code}: {}", args.admin, error_text(&body)),
+            _ => bail!("{} answered {code}: {}", admin.admin, error_text(&body)),
         }
         if Instant::now() > give_up {
             bail!("session {id} still collecting after its deadline; the server did not close it");
@@ -93,24 +93,6 @@ fn error_text(body: &str) -> String {
         .ok()
         .and_then(|v| v["error"].as_str().map(str::to_string))
         .unwrap_or_else(|| body.trim().to_string())
-}
-
-/// The admin connection, in the shape `wasmgate logs` (whose client this borrows) takes.
-fn connection(args: &ProfileArgs) -> LogsArgs {
-    LogsArgs {
-        admin: args.admin,
-        follow: false,
-        route: None,
-        outcome: None,
-        component: None,
-        limit: 0,
-        json: false,
-        admin_token_file: args.admin_token_file.clone(),
-        admin_ca: args.admin_ca.clone(),
-        admin_server_name: args.admin_server_name.clone(),
-        admin_cert: args.admin_cert.clone(),
-        admin_key: args.admin_key.clone(),
-    }
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use bytes::Bytes;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
-use support::{fixture_wasm, get, repo_root, Client, Protocol, Server};
+use support::{cpu_ticks, fixture_wasm, get, repo_root, Client, Protocol, Server};
 
 fn service_wasm() -> PathBuf {
     fixture_wasm();
@@ -343,15 +343,6 @@ fn a_module_importing_an_unimplemented_wasmedge_function_fails_at_load() {
         stderr.contains("epoll_oneoff") && stderr.contains("udp"),
         "{stderr}"
     );
-}
-
-/// CPU time (user + system, in clock ticks) the process has used so far.
-fn cpu_ticks(pid: u32) -> u64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    // The command name may contain spaces; fields after it are space separated.
-    let after_name = &stat[stat.rfind(')').unwrap() + 2..];
-    let fields: Vec<&str> = after_name.split(' ').collect();
-    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
 }
 
 #[test]

@@ -10,7 +10,7 @@ mod support;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
-use support::{built_guest, get, hello_wasm, Client, Protocol, Server};
+use support::{built_guest, cpu_ticks, get, hello_wasm, Client, Protocol, Server};
 
 fn service_wasm() -> PathBuf {
     built_guest("examples/service-std-wasip2/target/wasm32-wasip2/release/service-std-wasip2.wasm")
@@ -228,15 +228,6 @@ fn udp_datagrams_go_only_where_allowed_outbound_hosts_allows() {
         &["service UDP send denied", &denied_addr.to_string()],
         Duration::from_secs(5),
     );
-}
-
-/// CPU time (user + system, in clock ticks) the process has used so far.
-fn cpu_ticks(pid: u32) -> u64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    // The command name may contain spaces; fields after it are space separated.
-    let after_name = &stat[stat.rfind(')').unwrap() + 2..];
-    let fields: Vec<&str> = after_name.split(' ').collect();
-    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
 }
 
 #[test]

@@ -393,6 +393,15 @@ pub async fn get(addr: SocketAddr, path: &str) -> Reply {
         .await
 }
 
+/// CPU time (user + system, in clock ticks) the process has used so far.
+pub fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // The command name may contain spaces; fields after it are space separated.
+    let after_name = &stat[stat.rfind(')').unwrap() + 2..];
+    let fields: Vec<&str> = after_name.split(' ').collect();
+    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+}
+
 /// Resident memory of process `pid` (`VmRSS` in /proc), if it is still there.
 pub fn rss_bytes(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
