@@ -14,7 +14,8 @@
 # Each binary serves bench/hello-app with max_concurrency = 2 (valgrind cannot reserve the
 # full pool); WARMUP requests run first, then counters are zeroed and REQUESTS requests are
 # counted, all on one keep-alive connection. Prints instructions per request per binary.
-# Settings: REQUESTS=200 WARMUP=50 URL_PATH=/ . Needs valgrind and curl.
+# Settings: REQUESTS=200 WARMUP=50 URL_PATH=/ KEEP_DUMPS=DIR (copy each run's dump there).
+# Needs valgrind and curl.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -66,4 +67,10 @@ for run in "${BINARIES[@]}"; do
     [ -n "$dump" ] || dump=$(ls -v "$out"* | tail -1)
     total=$(grep -m1 '^summary:' "$dump" | awk '{print $2}')
     echo "$run: $((total / REQUESTS)) instructions/request ($REQUESTS requests, $total in all)"
+    if [ -n "${KEEP_DUMPS:-}" ]; then
+        mkdir -p "$KEEP_DUMPS"
+        kept="$KEEP_DUMPS/callgrind.$(basename "$binary")${flags[*]:+.${flags[*]// /}}.out"
+        cp "$dump" "$kept"
+        echo "  dump kept at $kept (callgrind_annotate --inclusive=yes $kept)"
+    fi
 done

@@ -13,7 +13,9 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use wasmgate_capabilities::HostCalls;
-use wasmgate_telemetry::spans::{ChildSpan, RequestHead, RequestSpan, SpanBuffer, SpanKind};
+use wasmgate_telemetry::spans::{
+    ChildSpan, RequestHead, RequestSpan, SpanBuffer, SpanKind, SpanName,
+};
 use wasmgate_telemetry::{method_label, HostCallSummary, InvocationRecord, Telemetry};
 
 pub struct Pending {
@@ -334,7 +336,7 @@ pub(crate) fn instance_spans(
     let failed = (outcome != crate::Outcome::Ok).then(|| outcome.as_str().to_string());
     spans.push(ChildSpan {
         span_id: None,
-        name: format!("instantiate {component}").into(),
+        name: SpanName::Of("instantiate", component.clone()),
         kind: SpanKind::Internal,
         start: times.instantiating,
         end: times.instantiated.unwrap_or(times.ran_until),
@@ -348,7 +350,7 @@ pub(crate) fn instance_spans(
     if let Some(instantiated) = times.instantiated {
         spans.push(ChildSpan {
             span_id: None,
-            name: format!("execute {component}").into(),
+            name: SpanName::Of("execute", component.clone()),
             kind: SpanKind::Internal,
             start: instantiated,
             end: times.ran_until,

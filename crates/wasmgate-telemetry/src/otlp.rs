@@ -11,7 +11,7 @@
 //! `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`, or `OTEL_TRACES_EXPORTER=otlp` for the default
 //! endpoint); `OTEL_SDK_DISABLED=true` or `OTEL_TRACES_EXPORTER=none` turn it off.
 
-use crate::otlp_encode::export_request;
+use crate::otlp_encode::RequestFrame;
 use crate::otlp_transport::{Protocol, Transport};
 use crate::record::InvocationRecord;
 use crate::spans::{encode_invocation, RequestSpan};
@@ -373,12 +373,16 @@ impl SpanExport {
 }
 
 async fn run(config: OtlpConfig, queue: Arc<Queue>, counters: ExportCounters) {
+    let transport = Transport::new(&config);
+    let frame = RequestFrame::new(&config.resource, ("wasmgate", env!("CARGO_PKG_VERSION")));
     let mut exporter = Exporter {
-        transport: Transport::new(&config),
-        resource: config.resource.clone(),
+        headroom: frame.headroom(transport.prefix_len()),
+        frame,
+        transport,
         max_batch: config.max_export_batch_size,
         counters,
         failures_logged: 0,
+        buf: Vec::new(),
     };
     let mut taken = Vec::new();
     loop {
@@ -398,7 +402,12 @@ async fn run(config: OtlpConfig, queue: Arc<Queue>, counters: ExportCounters) {
 
 struct Exporter {
     transport: Transport,
-    resource: Vec<(String, String)>,
+    frame: RequestFrame,
+    /// Bytes kept free at the front of `buf` for the request's head and the transport's prefix.
+    headroom: usize,
+    /// The batch being encoded, kept from one export to the next: a fresh buffer of a batch's
+    /// size (hundreds of KiB) would be fresh pages, faulted in on every export.
+    buf: Vec<u8>,
     max_batch: usize,
     counters: ExportCounters,
     failures_logged: u64,
@@ -408,26 +417,32 @@ impl Exporter {
     /// Encodes and sends `finished`, in requests of about `max_batch` spans. A failed request's
     /// spans are dropped and counted: retrying would let a dead collector hold the queue full.
     async fn send(&mut self, finished: &mut Vec<Finished>) {
-        let mut spans = Vec::new();
         let mut count = 0;
         let mut invocations = finished.drain(..).peekable();
         while let Some((record, request)) = invocations.next() {
-            count += encode_invocation(&mut spans, &record, &request) as u64;
+            if count == 0 {
+                self.buf.clear();
+                self.buf.resize(self.headroom, 0);
+            }
+            count += encode_invocation(&mut self.buf, &record, &request) as u64;
             if count as usize >= self.max_batch || invocations.peek().is_none() {
-                let request = export_request(
-                    &self.resource,
-                    ("wasmgate", env!("CARGO_PKG_VERSION")),
-                    &spans,
-                );
-                self.export(request, count).await;
-                spans.clear();
+                self.export(count).await;
                 count = 0;
             }
         }
     }
 
-    async fn export(&mut self, request: Vec<u8>, count: u64) {
-        match self.transport.export(request.into()).await {
+    /// Sends the batch in `buf` and takes the buffer back once the transport is done with it.
+    async fn export(&mut self, count: u64) {
+        let mut buf = std::mem::take(&mut self.buf);
+        let head_start = self.frame.write_head(&mut buf, self.headroom);
+        let start = self.transport.write_prefix(&mut buf, head_start);
+        let whole = bytes::Bytes::from(buf);
+        let result = self.transport.export(whole.slice(start..)).await;
+        // The transport has dropped its handle by now, so this is normally the same allocation
+        // back (a copy otherwise).
+        self.buf = Vec::from(whole);
+        match result {
             Ok(()) => {
                 self.counters.exported.inc_by(count);
             }

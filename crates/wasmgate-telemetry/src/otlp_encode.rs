@@ -3,7 +3,9 @@
 //!
 //! Building `opentelemetry-proto`'s message structs first would cost an allocation for every
 //! attribute key and value (a SERVER span has about thirty), which measured as most of span
-//! export's CPU on a hello request. The field numbers are those of
+//! export's CPU on a hello request. Attributes, the bulk of a span, have lengths known before
+//! they are written, so they are written front to back with no nesting; other nested messages
+//! reserve one length byte and are moved only when their body turns out longer than 127 bytes. The field numbers are those of
 //! `opentelemetry/proto/trace/v1/trace.proto`, `common/v1/common.proto`,
 //! `resource/v1/resource.proto` and `collector/trace/v1/trace_service.proto`; the unit tests
 //! decode the output with `opentelemetry-proto`'s types to keep the two in step.
@@ -56,16 +58,23 @@ pub const STATUS_ERROR: u64 = 2;
 /// `SpanFlags`: the W3C trace flags live in the low byte.
 pub const FLAG_SAMPLED: u32 = 1;
 
+/// Bytes `value` takes as a varint.
+pub fn varint_len(value: u64) -> usize {
+    (64 - (value | 1).leading_zeros() as usize).div_ceil(7)
+}
+
 /// Appends protobuf fields to a byte buffer.
 pub struct Encoder<'a> {
     pub buf: &'a mut Vec<u8>,
 }
 
 impl Encoder<'_> {
+    #[inline(always)]
     fn key(&mut self, field: u32, wire: u32) {
         self.varint(u64::from(field << 3 | wire));
     }
 
+    #[inline(always)]
     fn varint(&mut self, mut value: u64) {
         while value >= 0x80 {
             self.buf.push(value as u8 | 0x80);
@@ -81,12 +90,14 @@ impl Encoder<'_> {
         }
     }
 
+    #[inline(always)]
     pub fn int(&mut self, field: u32, value: i64) {
         // int64 is encoded as its two's-complement bits; no zig-zag.
         self.key(field, VARINT);
         self.varint(value as u64);
     }
 
+    #[inline(always)]
     pub fn bool(&mut self, field: u32, value: bool) {
         self.key(field, VARINT);
         self.varint(u64::from(value));
@@ -106,12 +117,14 @@ impl Encoder<'_> {
         }
     }
 
+    #[inline(always)]
     pub fn bytes(&mut self, field: u32, value: &[u8]) {
         self.key(field, LEN);
         self.varint(value.len() as u64);
         self.buf.extend_from_slice(value);
     }
 
+    #[inline(always)]
     pub fn string(&mut self, field: u32, value: &str) {
         self.bytes(field, value.as_bytes());
     }
@@ -120,17 +133,23 @@ impl Encoder<'_> {
     pub fn message(&mut self, field: u32, body: impl FnOnce(&mut Encoder<'_>)) {
         self.key(field, LEN);
         let start = self.buf.len();
+        self.buf.push(0);
         body(&mut Encoder { buf: self.buf });
-        let len = self.buf.len() - start;
-        // Write the length's varint after the body, then rotate it in front.
+        let len = self.buf.len() - start - 1;
+        if len < 0x80 {
+            self.buf[start] = len as u8;
+            return;
+        }
+        let width = varint_len(len as u64);
+        self.buf.resize(self.buf.len() + width - 1, 0);
+        self.buf
+            .copy_within(start + 1..start + 1 + len, start + width);
         let mut value = len as u64;
-        while value >= 0x80 {
-            self.buf.push(value as u8 | 0x80);
+        for byte in &mut self.buf[start..start + width] {
+            *byte = value as u8 | 0x80;
             value >>= 7;
         }
-        self.buf.push(value as u8);
-        let prefix = self.buf.len() - start - len;
-        self.buf[start..].rotate_right(prefix);
+        self.buf[start + width - 1] &= 0x7f;
     }
 
     /// A string field whose bytes `write` appends (no intermediate `String`).
@@ -142,53 +161,149 @@ impl Encoder<'_> {
     pub fn attribute(&mut self, field: u32, key: &str, value: &Value) {
         match value {
             Value::Str(text) => self.attribute_str(field, key, text),
-            Value::Int(n) => self.attribute_with(field, key, |any| any.int(field::ANY_INT, *n)),
-            Value::Bool(b) => self.attribute_with(field, key, |any| any.bool(field::ANY_BOOL, *b)),
+            Value::Int(n) => self.attribute_int(field, key, *n),
+            Value::Bool(b) => {
+                self.attribute_head(field, key, 2);
+                self.bool(field::ANY_BOOL, *b);
+            }
         }
     }
 
     pub fn attribute_str(&mut self, field: u32, key: &str, value: &str) {
-        self.attribute_with(field, key, |any| any.string(field::ANY_STRING, value));
+        let any_len = 1 + varint_len(value.len() as u64) + value.len();
+        self.attribute_head(field, key, any_len);
+        self.string(field::ANY_STRING, value);
     }
 
-    /// A string attribute formatted in place (addresses).
-    pub fn attribute_display(&mut self, field: u32, key: &str, value: &impl std::fmt::Display) {
-        self.attribute_with(field, key, |any| {
-            any.message_string(field::ANY_STRING, |buf| {
+    pub fn attribute_int(&mut self, field: u32, key: &str, value: i64) {
+        self.attribute_head(field, key, 1 + varint_len(value as u64));
+        self.int(field::ANY_INT, value);
+    }
+
+    /// An IP address attribute, formatted on the stack (IPv4 without `fmt`'s machinery: it
+    /// is on every SERVER span).
+    pub fn attribute_ip(&mut self, field: u32, key: &str, ip: std::net::IpAddr) {
+        let mut text = [0u8; 48];
+        let len = match ip {
+            std::net::IpAddr::V4(v4) => {
+                let mut len = 0;
+                for (i, octet) in v4.octets().into_iter().enumerate() {
+                    if i > 0 {
+                        text[len] = b'.';
+                        len += 1;
+                    }
+                    if octet >= 100 {
+                        text[len] = b'0' + octet / 100;
+                        len += 1;
+                    }
+                    if octet >= 10 {
+                        text[len] = b'0' + octet / 10 % 10;
+                        len += 1;
+                    }
+                    text[len] = b'0' + octet % 10;
+                    len += 1;
+                }
+                len
+            }
+            std::net::IpAddr::V6(v6) => {
                 use std::io::Write;
-                let _ = write!(buf, "{value}");
-            })
-        });
+                let mut cursor = std::io::Cursor::new(&mut text[..]);
+                // An IPv6 address takes at most 45 characters.
+                let _ = write!(cursor, "{v6}");
+                cursor.position() as usize
+            }
+        };
+        let text = std::str::from_utf8(&text[..len]).unwrap_or_default();
+        self.attribute_str(field, key, text);
     }
 
-    fn attribute_with(&mut self, field: u32, key: &str, value: impl FnOnce(&mut Encoder<'_>)) {
-        self.message(field, |kv| {
-            kv.string(field::KEY_VALUE_KEY, key);
-            kv.message(field::KEY_VALUE_VALUE, value);
+    /// The `KeyValue` up to its `AnyValue`'s fields, which take `any_len` bytes and follow.
+    /// Inlined, with the buffer reserved once: the per-byte pushes then compile to stores.
+    #[inline(always)]
+    fn attribute_head(&mut self, field: u32, key: &str, any_len: usize) {
+        let key_len = key.len();
+        let kv_len =
+            1 + varint_len(key_len as u64) + key_len + 1 + varint_len(any_len as u64) + any_len;
+        self.buf.reserve(kv_len + 11);
+        self.key(field, LEN);
+        self.varint(kv_len as u64);
+        self.bytes(field::KEY_VALUE_KEY, key.as_bytes());
+        self.key(field::KEY_VALUE_VALUE, LEN);
+        self.varint(any_len as u64);
+    }
+}
+
+/// What every export request has around its spans: the resource and the instrumentation scope,
+/// encoded once. An exporter writes spans into a buffer after [`RequestFrame::headroom`] bytes
+/// and then the request's head in front of them, so the batch is never copied.
+pub struct RequestFrame {
+    /// The `ResourceSpans.resource` field.
+    resource: Vec<u8>,
+    /// The `ScopeSpans.scope` field.
+    scope: Vec<u8>,
+}
+
+impl RequestFrame {
+    pub fn new(resource: &[(String, String)], scope: (&str, &str)) -> RequestFrame {
+        let mut encoded = Vec::new();
+        Encoder { buf: &mut encoded }.message(field::RESOURCE_SPANS_RESOURCE, |r| {
+            for (key, value) in resource {
+                r.attribute_str(field::RESOURCE_ATTRIBUTES, key, value);
+            }
         });
+        let mut scope_field = Vec::new();
+        Encoder {
+            buf: &mut scope_field,
+        }
+        .message(field::SCOPE_SPANS_SCOPE, |s| {
+            s.string(field::SCOPE_NAME, scope.0);
+            s.string(field::SCOPE_VERSION, scope.1);
+        });
+        RequestFrame {
+            resource: encoded,
+            scope: scope_field,
+        }
+    }
+
+    /// Bytes to leave free in front of the spans: the longest head, plus `extra` (a transport's
+    /// own framing).
+    pub fn headroom(&self, extra: usize) -> usize {
+        // Two message keys and two length varints of at most 10 bytes.
+        self.resource.len() + self.scope.len() + 2 * 11 + extra
+    }
+
+    /// Writes the request's head into `buf` just before `spans_start`, where the encoded spans
+    /// begin and run to the end of `buf`, and returns where the request starts. `buf` must have
+    /// at least [`RequestFrame::headroom`] bytes before `spans_start`.
+    pub fn write_head(&self, buf: &mut [u8], spans_start: usize) -> usize {
+        let spans_len = buf.len() - spans_start;
+        let scope_spans_len = self.scope.len() + spans_len;
+        let resource_spans_len =
+            self.resource.len() + 1 + varint_len(scope_spans_len as u64) + scope_spans_len;
+        let mut head = Vec::with_capacity(self.headroom(0));
+        let mut out = Encoder { buf: &mut head };
+        out.key(field::REQUEST_RESOURCE_SPANS, LEN);
+        out.varint(resource_spans_len as u64);
+        out.buf.extend_from_slice(&self.resource);
+        out.key(field::RESOURCE_SPANS_SCOPE_SPANS, LEN);
+        out.varint(scope_spans_len as u64);
+        out.buf.extend_from_slice(&self.scope);
+        let start = spans_start - head.len();
+        buf[start..spans_start].copy_from_slice(&head);
+        start
     }
 }
 
 /// An `ExportTraceServiceRequest` of one resource and one scope around `spans`, which holds
 /// already-encoded `ScopeSpans.spans` fields.
+#[cfg(test)]
 pub fn export_request(resource: &[(String, String)], scope: (&str, &str), spans: &[u8]) -> Vec<u8> {
-    let mut buf = Vec::with_capacity(spans.len() + 256);
-    let mut out = Encoder { buf: &mut buf };
-    out.message(field::REQUEST_RESOURCE_SPANS, |resource_spans| {
-        resource_spans.message(field::RESOURCE_SPANS_RESOURCE, |r| {
-            for (key, value) in resource {
-                r.attribute_str(field::RESOURCE_ATTRIBUTES, key, value);
-            }
-        });
-        resource_spans.message(field::RESOURCE_SPANS_SCOPE_SPANS, |scope_spans| {
-            scope_spans.message(field::SCOPE_SPANS_SCOPE, |s| {
-                s.string(field::SCOPE_NAME, scope.0);
-                s.string(field::SCOPE_VERSION, scope.1);
-            });
-            scope_spans.buf.extend_from_slice(spans);
-        });
-    });
-    buf
+    let frame = RequestFrame::new(resource, scope);
+    let headroom = frame.headroom(0);
+    let mut buf = vec![0; headroom];
+    buf.extend_from_slice(spans);
+    let start = frame.write_head(&mut buf, headroom);
+    buf.split_off(start)
 }
 
 #[cfg(test)]
@@ -228,5 +343,105 @@ mod tests {
         let value = |i: usize| span.attributes[i].value.as_ref().unwrap().value.clone();
         assert_eq!(value(0), Some(any_value::Value::IntValue(-5)));
         assert_eq!(value(1), Some(any_value::Value::BoolValue(true)));
+    }
+
+    fn decode_spans(spans: &[u8]) -> Vec<opentelemetry_proto::tonic::trace::v1::Span> {
+        let request = export_request(&[], ("wasmgate", "0"), spans);
+        let decoded = ExportTraceServiceRequest::decode(request.as_slice()).unwrap();
+        decoded.resource_spans[0].scope_spans[0].spans.clone()
+    }
+
+    #[test]
+    fn message_and_attribute_lengths_at_every_varint_width_boundary_decode() {
+        // Bodies and values around 127/128 and 16383/16384 bytes: where a length takes one
+        // more byte and a nested message's body has to move.
+        for len in [
+            0, 1, 100, 126, 127, 128, 129, 300, 16_370, 16_383, 16_384, 70_000,
+        ] {
+            let text = "v".repeat(len);
+            let key = "k".repeat(len % 200);
+            let mut spans = Vec::new();
+            let mut out = Encoder { buf: &mut spans };
+            out.message(field::SCOPE_SPANS_SPANS, |span| {
+                span.string(field::SPAN_NAME, &text);
+                span.attribute_str(field::SPAN_ATTRIBUTES, &key, &text);
+                span.attribute_int(field::SPAN_ATTRIBUTES, &key, len as i64);
+                span.attribute_int(field::SPAN_ATTRIBUTES, "negative", -(len as i64) - 1);
+                span.message(field::SPAN_STATUS, |status| {
+                    status.string(field::STATUS_MESSAGE, &text);
+                });
+            });
+            let decoded = decode_spans(&spans);
+            assert_eq!(decoded.len(), 1, "len {len}");
+            let span = &decoded[0];
+            assert_eq!(span.name, text, "len {len}");
+            assert_eq!(span.attributes[0].key, key);
+            let value = |i: usize| span.attributes[i].value.as_ref().unwrap().value.clone();
+            assert_eq!(value(0), Some(any_value::Value::StringValue(text.clone())));
+            assert_eq!(value(1), Some(any_value::Value::IntValue(len as i64)));
+            assert_eq!(
+                value(2),
+                Some(any_value::Value::IntValue(-(len as i64) - 1))
+            );
+            assert_eq!(span.status.as_ref().unwrap().message, text);
+        }
+    }
+
+    #[test]
+    fn ip_attributes_are_written_as_their_usual_text() {
+        let ips: [std::net::IpAddr; 6] = [
+            "0.0.0.0".parse().unwrap(),
+            "10.0.100.255".parse().unwrap(),
+            "192.168.1.9".parse().unwrap(),
+            "::1".parse().unwrap(),
+            "2001:db8::8a2e:370:7334".parse().unwrap(),
+            "ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255"
+                .parse()
+                .unwrap(),
+        ];
+        let mut spans = Vec::new();
+        let mut out = Encoder { buf: &mut spans };
+        out.message(field::SCOPE_SPANS_SPANS, |span| {
+            for ip in ips {
+                span.attribute_ip(field::SPAN_ATTRIBUTES, "ip", ip);
+            }
+        });
+        let span = &decode_spans(&spans)[0];
+        for (i, ip) in ips.iter().enumerate() {
+            let value = span.attributes[i].value.as_ref().unwrap().value.clone();
+            assert_eq!(value, Some(any_value::Value::StringValue(ip.to_string())));
+        }
+    }
+
+    #[test]
+    fn one_frame_heads_requests_of_any_size_in_the_room_it_asks_for() {
+        let resource = [("service.name".to_string(), "edge".to_string())];
+        let frame = RequestFrame::new(&resource, ("wasmgate", "1.2.3"));
+        let mut buf = Vec::new();
+        for count in [0, 1, 5, 2_000] {
+            let headroom = frame.headroom(5);
+            buf.clear();
+            buf.resize(headroom, 0xee);
+            for i in 0..count {
+                Encoder { buf: &mut buf }.message(field::SCOPE_SPANS_SPANS, |span| {
+                    span.string(field::SPAN_NAME, &format!("span {i}"));
+                });
+            }
+            let start = frame.write_head(&mut buf, headroom);
+            assert!(start >= 5, "the transport's prefix still fits");
+            let decoded = ExportTraceServiceRequest::decode(&buf[start..]).unwrap();
+            let resource_spans = &decoded.resource_spans[0];
+            let attributes = &resource_spans.resource.as_ref().unwrap().attributes;
+            assert_eq!(attributes[0].key, "service.name");
+            let scope_spans = &resource_spans.scope_spans[0];
+            assert_eq!(scope_spans.scope.as_ref().unwrap().version, "1.2.3");
+            assert_eq!(scope_spans.spans.len(), count);
+            if count > 0 {
+                assert_eq!(
+                    scope_spans.spans[count - 1].name,
+                    format!("span {}", count - 1)
+                );
+            }
+        }
     }
 }

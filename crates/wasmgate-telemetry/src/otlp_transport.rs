@@ -6,7 +6,7 @@
 //! exporter needs no gRPC stack besides the hyper the server already has.
 
 use crate::otlp::OtlpConfig;
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -91,7 +91,33 @@ impl Transport {
         &self.endpoint
     }
 
-    /// Sends one encoded export request and waits for the collector's answer.
+    /// Bytes of framing the protocol puts in front of a message (gRPC's length prefix).
+    pub fn prefix_len(&self) -> usize {
+        match self.protocol {
+            Protocol::Grpc => GRPC_PREFIX_LEN,
+            Protocol::HttpProtobuf => 0,
+        }
+    }
+
+    /// Writes the framing in front of the message that starts at `message_start` and runs to
+    /// the end of `buf` (which has [`Transport::prefix_len`] bytes free before it), and returns
+    /// where the framed message starts.
+    pub fn write_prefix(&self, buf: &mut [u8], message_start: usize) -> usize {
+        match self.protocol {
+            Protocol::Grpc => {
+                let start = message_start - GRPC_PREFIX_LEN;
+                let len = (buf.len() - message_start) as u32;
+                // Not compressed, then the length, big-endian.
+                buf[start] = 0;
+                buf[start + 1..message_start].copy_from_slice(&len.to_be_bytes());
+                start
+            }
+            Protocol::HttpProtobuf => message_start,
+        }
+    }
+
+    /// Sends one export request, already framed by [`Transport::write_prefix`], and waits for
+    /// the collector's answer.
     pub async fn export(&mut self, message: Bytes) -> Result<(), ExportError> {
         let timeout = self.timeout;
         let result = tokio::time::timeout(timeout, self.try_export(message))
@@ -210,7 +236,7 @@ impl Transport {
         if let Some(authority) = self.endpoint.authority() {
             uri = uri.authority(authority.clone());
         }
-        let mut request = self.request(uri.build()?, "application/grpc", grpc_frame(&message))?;
+        let mut request = self.request(uri.build()?, "application/grpc", message)?;
         request
             .headers_mut()
             .insert(http::header::TE, http::HeaderValue::from_static("trailers"));
@@ -240,14 +266,8 @@ impl Transport {
     }
 }
 
-/// A gRPC length-prefixed message: not compressed, 4-byte big-endian length, the bytes.
-pub fn grpc_frame(message: &[u8]) -> Bytes {
-    let mut frame = BytesMut::with_capacity(5 + message.len());
-    frame.put_u8(0);
-    frame.put_u32(message.len() as u32);
-    frame.put_slice(message);
-    frame.freeze()
-}
+/// A gRPC message's prefix: a compression flag and a 4-byte length.
+const GRPC_PREFIX_LEN: usize = 5;
 
 /// A TLS client trusting the public web PKI (webpki-roots), offering `alpn`: what Wasmgate
 /// uses to reach hosts on the internet (OTLP collectors, guests' outbound HTTPS).

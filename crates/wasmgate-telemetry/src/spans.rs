@@ -60,13 +60,43 @@ impl From<bool> for Value {
     }
 }
 
+/// A child span's name.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SpanName {
+    Text(Cow<'static, str>),
+    /// An operation and what it acts on (`instantiate hello`), joined with a space when
+    /// exported rather than formatted on the request path.
+    Of(&'static str, Arc<str>),
+}
+
+impl From<&'static str> for SpanName {
+    fn from(name: &'static str) -> SpanName {
+        SpanName::Text(Cow::Borrowed(name))
+    }
+}
+
+impl From<String> for SpanName {
+    fn from(name: String) -> SpanName {
+        SpanName::Text(Cow::Owned(name))
+    }
+}
+
+impl std::fmt::Display for SpanName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SpanName::Text(text) => f.write_str(text),
+            SpanName::Of(operation, subject) => write!(f, "{operation} {subject}"),
+        }
+    }
+}
+
 /// A span measured inside an invocation, child of its SERVER span.
 #[derive(Debug, Clone)]
 pub struct ChildSpan {
     /// Set when the id was already used elsewhere (an outbound `traceparent`); otherwise one
     /// is drawn at export.
     pub span_id: Option<u64>,
-    pub name: Cow<'static, str>,
+    pub name: SpanName,
     pub kind: SpanKind,
     pub start: Instant,
     pub end: Instant,
@@ -270,7 +300,14 @@ pub fn encode_invocation(
             span.bytes(field::SPAN_SPAN_ID, &span_id.to_be_bytes());
             span.bytes(field::SPAN_PARENT_SPAN_ID, &server_id);
             span.fixed32(field::SPAN_FLAGS, flags);
-            span.string(field::SPAN_NAME, &child.name);
+            match &child.name {
+                SpanName::Text(text) => span.string(field::SPAN_NAME, text),
+                SpanName::Of(operation, subject) => span.message_string(field::SPAN_NAME, |name| {
+                    name.extend_from_slice(operation.as_bytes());
+                    name.push(b' ');
+                    name.extend_from_slice(subject.as_bytes());
+                }),
+            }
             span.uint(
                 field::SPAN_KIND,
                 match child.kind {
@@ -298,7 +335,7 @@ pub fn encode_invocation(
 fn server_attributes(span: &mut Encoder<'_>, record: &InvocationRecord, request: &RequestSpan) {
     const A: u32 = field::SPAN_ATTRIBUTES;
     let int = |span: &mut Encoder<'_>, key: &str, n: u64| {
-        span.attribute(A, key, &Value::Int(i64::try_from(n).unwrap_or(i64::MAX)))
+        span.attribute_int(A, key, i64::try_from(n).unwrap_or(i64::MAX))
     };
     span.attribute_str(A, "http.request.method", record.method);
     span.attribute_str(A, "http.route", &record.route);
@@ -306,7 +343,7 @@ fn server_attributes(span: &mut Encoder<'_>, record: &InvocationRecord, request:
     if record.status != 0 {
         int(span, "http.response.status_code", u64::from(record.status));
     }
-    span.attribute_display(A, "client.address", &request.remote_addr.ip());
+    span.attribute_ip(A, "client.address", request.remote_addr.ip());
     int(span, "client.port", u64::from(request.remote_addr.port()));
     let mut server_port = request.local_addr.port();
     match &request.http {
@@ -320,7 +357,7 @@ fn server_attributes(span: &mut Encoder<'_>, record: &InvocationRecord, request:
                         server_port = port;
                     }
                 }
-                None => span.attribute_display(A, "server.address", &request.local_addr.ip()),
+                None => span.attribute_ip(A, "server.address", request.local_addr.ip()),
             }
             if let Some(agent) = head.user_agent.as_ref().and_then(|a| a.to_str().ok()) {
                 span.attribute_str(A, "user_agent.original", agent);
@@ -329,7 +366,7 @@ fn server_attributes(span: &mut Encoder<'_>, record: &InvocationRecord, request:
                 span.attribute_str(A, "http.request.method_original", original.as_str());
             }
         }
-        None => span.attribute_display(A, "server.address", &request.local_addr.ip()),
+        None => span.attribute_ip(A, "server.address", request.local_addr.ip()),
     }
     int(span, "server.port", u64::from(server_port));
     int(span, "http.request.body.size", record.request_bytes);
