@@ -494,7 +494,10 @@ def ratio(a, b, key, label):
         print(f"  {a} / {b:<15} {label:<8} n/a ({b} median is 0)")
         return
     pr = per_round(a, b, key)
-    print(f"  {a} / {b:<15} {label:<8} {med[a, key] / med[b, key]:6.2f}  [{min(pr):.2f}-{max(pr):.2f}]")
+    # Also the median of the per-round ratios: each round measures both servers within
+    # seconds of each other, so on a machine whose speed drifts it is the steadier figure.
+    print(f"  {a} / {b:<15} {label:<8} {med[a, key] / med[b, key]:6.2f}  [{min(pr):.2f}-{max(pr):.2f}]"
+          f"  per-round median {statistics.median(pr):.2f}")
 ratio("wasmgate", "native", "rps", "req/s")
 ratio("wasmgate", "wasmtime-serve", "rps", "req/s")
 ratio("wasmgate", "wasmtime-serve", "cpu", "CPU/req")

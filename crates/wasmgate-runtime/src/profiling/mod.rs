@@ -14,7 +14,13 @@
 //! Each invocation is one profile (a process track named after it); when the session's N
 //! invocations are done, or its deadline passes, they are merged into one document.
 
-use crate::call_clock::HasCallClock;
+pub(crate) mod fine_tick;
+mod merge;
+mod recorder;
+
+use merge::merge;
+pub(crate) use recorder::Ticket;
+
 use crate::executor::RequestContext;
 use crate::runtime::SubRouteExecutor;
 use serde_json::Value;
@@ -23,7 +29,6 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use wasmgate_manifest::{Executor as ExecutorKind, Manifest};
-use wasmtime::{AsContext, CallHook, GuestProfiler, StoreContextMut};
 
 /// Bounds on what an operator may ask for, so a profile session cannot exhaust the server.
 pub mod limits {
@@ -412,14 +417,13 @@ impl Profiles {
             .iter_mut()
             .find(|s| s.wants(route, component))?;
         session.started += 1;
-        Some(Ticket {
-            profiles: self.clone(),
-            session: session.id,
+        Some(Ticket::new(
+            self.clone(),
+            session.id,
             invocation,
-            interval: session.interval,
-            label: format!("{component} {route} invocation {invocation}"),
-            reported: false,
-        })
+            session.interval,
+            format!("{component} {route} invocation {invocation}"),
+        ))
     }
 
     /// An invocation's profile is in (or could not be made).
@@ -481,350 +485,6 @@ fn forget_old(sessions: &mut VecDeque<Session>) {
     }
 }
 
-/// An invocation chosen for a session; [`Ticket::attach_component`] or
-/// [`Ticket::attach_module`] puts the profiler on its store.
-pub(crate) struct Ticket {
-    profiles: Arc<Profiles>,
-    session: u64,
-    invocation: u64,
-    interval: Duration,
-    label: String,
-    /// Set once the session has been told how this invocation ended.
-    reported: bool,
-}
-
-impl Ticket {
-    /// Tells the session this invocation is over, with its profile if there is one.
-    fn end(mut self, profile: Option<Vec<u8>>) {
-        self.reported = true;
-        self.profiles.ended(self.session, self.invocation, profile);
-    }
-    /// Profiles a component instance's store (`http` executor, WAGI `wasi:cli/run`).
-    pub(crate) fn attach_component<T: HasCallClock + 'static>(
-        self,
-        store: &mut wasmtime::Store<T>,
-        component: &wasmtime::component::Component,
-    ) -> Option<Profiling> {
-        let profiler = GuestProfiler::new_component(
-            store.engine(),
-            &self.label,
-            self.interval,
-            component.clone(),
-            [],
-        );
-        self.attach(store, profiler)
-    }
-
-    /// Profiles a core module instance's store (WAGI modules).
-    pub(crate) fn attach_module<T: HasCallClock + 'static>(
-        self,
-        store: &mut wasmtime::Store<T>,
-        module: &wasmtime::Module,
-    ) -> Option<Profiling> {
-        let name = module.name().unwrap_or("module").to_string();
-        let profiler = GuestProfiler::new(
-            store.engine(),
-            &self.label,
-            self.interval,
-            [(name, module.clone())],
-        );
-        self.attach(store, profiler)
-    }
-
-    /// Replaces the store's epoch callback and call hook with ones that also sample. Must
-    /// come after `call_clock::install` and `engine::yield_every_tick`, whose work the
-    /// replacements keep doing.
-    fn attach<T: HasCallClock + 'static>(
-        self,
-        store: &mut wasmtime::Store<T>,
-        profiler: wasmtime::Result<GuestProfiler>,
-    ) -> Option<Profiling> {
-        let profiler = match profiler {
-            Ok(profiler) => profiler,
-            Err(e) => {
-                tracing::warn!(session = self.session, invocation = self.invocation,
-                    error = %format!("{e:#}"), "cannot profile this invocation");
-                self.end(None);
-                return None;
-            }
-        };
-        let recorder = Arc::new(Mutex::new(Recorder {
-            profiler: Some(profiler),
-            last: Instant::now(),
-            samples: 0,
-        }));
-        let ticks = recorder.clone();
-        store.epoch_deadline_callback(move |context| {
-            lock(&ticks).sample(&context);
-            Ok(crate::engine::yield_at_tick())
-        });
-        let calls = recorder.clone();
-        store.call_hook(move |mut context: StoreContextMut<'_, T>, hook| {
-            context
-                .data_mut()
-                .call_clock()
-                .on(hook)
-                .map_err(wasmtime::Error::new)?;
-            lock(&calls).call(&context, hook);
-            Ok(())
-        });
-        Some(Profiling {
-            ticket: Some(self),
-            recorder,
-        })
-    }
-}
-
-/// A profiled invocation in progress: keep it alive until the guest is done with its store;
-/// dropping it finishes the profile and hands it to the session.
-pub(crate) struct Profiling {
-    ticket: Option<Ticket>,
-    recorder: Arc<Mutex<Recorder>>,
-}
-
-impl Drop for Profiling {
-    fn drop(&mut self) {
-        let Some(ticket) = self.ticket.take() else {
-            return;
-        };
-        // The store's hooks may outlive this (they hold the recorder) but find it empty.
-        let profiler = lock(&self.recorder).profiler.take();
-        let profile = profiler.and_then(|profiler| {
-            let mut json = Vec::new();
-            match profiler.finish(&mut json) {
-                Ok(()) => Some(json),
-                Err(e) => {
-                    tracing::warn!(invocation = ticket.invocation, error = %format!("{e:#}"),
-                        "cannot write the guest profile");
-                    None
-                }
-            }
-        });
-        ticket.end(profile);
-    }
-}
-
-impl Drop for Ticket {
-    /// A ticket dropped unused (the request ended before its guest started) still counts
-    /// as one of the session's invocations, so the session does not wait for it forever.
-    fn drop(&mut self) {
-        if !self.reported {
-            self.profiles.ended(self.session, self.invocation, None);
-        }
-    }
-}
-
-struct Recorder {
-    profiler: Option<GuestProfiler>,
-    /// When the last sample was taken: the next sample's CPU delta starts here.
-    last: Instant,
-    samples: u32,
-}
-
-impl Recorder {
-    fn sample(&mut self, store: impl AsContext) {
-        let now = Instant::now();
-        let since_last = now.saturating_duration_since(self.last);
-        let Some(profiler) = self.budget() else {
-            return;
-        };
-        profiler.sample(store, since_last);
-        self.last = now;
-    }
-
-    fn call(&mut self, store: impl AsContext, hook: CallHook) {
-        match hook {
-            CallHook::CallingHost => {
-                self.sample(&store);
-                if let Some(profiler) = self.budget() {
-                    profiler.call_hook(&store, hook);
-                }
-            }
-            // Ends the marker `CallingHost` opened, even past the budget, so none dangles.
-            CallHook::ReturningFromHost => {
-                if let Some(profiler) = self.profiler.as_mut() {
-                    profiler.call_hook(&store, hook);
-                }
-            }
-            CallHook::CallingWasm | CallHook::ReturningFromWasm => {}
-        }
-    }
-
-    /// The profiler, if this invocation may still add to its profile.
-    fn budget(&mut self) -> Option<&mut GuestProfiler> {
-        if self.samples >= limits::MAX_SAMPLES {
-            return None;
-        }
-        self.samples += 1;
-        self.profiler.as_mut()
-    }
-}
-
-fn lock(recorder: &Mutex<Recorder>) -> MutexGuard<'_, Recorder> {
-    recorder
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-/// How often the epoch ticker ticks. While a session collects it ticks at the finest
-/// interval any collecting session asked for; the demand carries the latest deadline, so
-/// ticking goes back to normal by itself even if nobody looks at the registry again.
-///
-/// Process-wide because the tickers belong to engines and the registry to the app; one
-/// process serves one app. Every guest on the engine then yields at the finer tick too: a
-/// CPU-bound guest pays one `yield_now` (a few µs) per tick instead of per 10 ms.
-pub(crate) mod fine_tick {
-    use super::{Session, SessionState};
-    use std::collections::VecDeque;
-    use std::sync::atomic::{AtomicU64, Ordering};
-    use std::time::{Duration, SystemTime, UNIX_EPOCH};
-
-    static INTERVAL_NANOS: AtomicU64 = AtomicU64::new(0);
-    static UNTIL_UNIX_MS: AtomicU64 = AtomicU64::new(0);
-
-    /// The tick the epoch ticker should sleep now.
-    pub(crate) fn current() -> Duration {
-        let until = UNTIL_UNIX_MS.load(Ordering::Relaxed);
-        let nanos = INTERVAL_NANOS.load(Ordering::Relaxed);
-        if nanos == 0 || until <= now_ms() {
-            return crate::engine::EPOCH_TICK;
-        }
-        Duration::from_nanos(nanos).min(crate::engine::EPOCH_TICK)
-    }
-
-    pub(super) fn demand(sessions: &VecDeque<Session>) {
-        let collecting = sessions
-            .iter()
-            .filter(|s| s.state == SessionState::Collecting);
-        let interval = collecting.clone().map(|s| s.interval).min();
-        let until = collecting
-            .map(|s| {
-                s.deadline
-                    .saturating_duration_since(std::time::Instant::now())
-            })
-            .max()
-            .unwrap_or_default();
-        let nanos = interval.map_or(0, |i| i.as_nanos() as u64);
-        UNTIL_UNIX_MS.store(now_ms() + until.as_millis() as u64, Ordering::Relaxed);
-        INTERVAL_NANOS.store(nanos, Ordering::Relaxed);
-    }
-
-    fn now_ms() -> u64 {
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64)
-    }
-}
-
-/// Why profiles could not be merged (each came from `GuestProfiler`, so this means a
-/// profile format this code does not know).
-#[derive(Debug, thiserror::Error)]
-pub enum MergeError {
-    #[error("an invocation's profile is not JSON: {0}")]
-    Json(#[from] serde_json::Error),
-    #[error("an invocation's profile lacks {0}")]
-    Missing(&'static str),
-}
-
-/// One Firefox-profiler document holding every invocation as its own process track, on one
-/// timeline: each profile's times move by the distance between its start and the earliest
-/// start, and its library indexes are renumbered into the shared `libs` list.
-pub fn merge(parts: &[(u64, &[u8])]) -> Result<Vec<u8>, MergeError> {
-    let mut profiles = Vec::with_capacity(parts.len());
-    for (invocation, json) in parts {
-        let profile: Value = serde_json::from_slice(json)?;
-        let start = profile["meta"]["startTime"]
-            .as_f64()
-            .ok_or(MergeError::Missing("meta.startTime"))?;
-        profiles.push((*invocation, start, profile));
-    }
-    let origin = profiles
-        .iter()
-        .map(|(_, start, _)| *start)
-        .fold(f64::INFINITY, f64::min);
-    let mut libs: Vec<Value> = Vec::new();
-    let mut threads: Vec<Value> = Vec::new();
-    let mut merged: Option<Value> = None;
-    for (invocation, start, mut profile) in profiles {
-        let own_libs = match profile.get_mut("libs").map(Value::take) {
-            Some(Value::Array(own)) => own,
-            _ => return Err(MergeError::Missing("libs")),
-        };
-        let renumber: Vec<usize> = own_libs
-            .into_iter()
-            .map(|lib| match libs.iter().position(|known| *known == lib) {
-                Some(index) => index,
-                None => {
-                    libs.push(lib);
-                    libs.len() - 1
-                }
-            })
-            .collect();
-        let own_threads = match profile.get_mut("threads").map(Value::take) {
-            Some(Value::Array(own)) => own,
-            _ => return Err(MergeError::Missing("threads")),
-        };
-        for mut thread in own_threads {
-            shift_thread(&mut thread, start - origin);
-            renumber_libs(&mut thread, &renumber);
-            thread["pid"] = Value::String(invocation.to_string());
-            thread["tid"] = Value::from(invocation);
-            threads.push(thread);
-        }
-        merged.get_or_insert(profile);
-    }
-    let mut merged = merged.ok_or(MergeError::Missing("any invocation"))?;
-    merged["meta"]["startTime"] = Value::from(origin);
-    merged["libs"] = Value::Array(libs);
-    merged["threads"] = Value::Array(threads);
-    Ok(serde_json::to_vec(&merged)?)
-}
-
-/// Moves every time of a thread (milliseconds since its profile's start) by `by` ms.
-fn shift_thread(thread: &mut Value, by: f64) {
-    let shift = |value: &mut Value| {
-        if let Some(ms) = value.as_f64() {
-            *value = Value::from(ms + by);
-        }
-    };
-    for key in [
-        "registerTime",
-        "unregisterTime",
-        "processStartupTime",
-        "processShutdownTime",
-    ] {
-        if let Some(value) = thread.get_mut(key) {
-            shift(value);
-        }
-    }
-    // Sample times are deltas from the previous sample; only the first is absolute.
-    if let Some(first) = thread
-        .pointer_mut("/samples/timeDeltas")
-        .and_then(Value::as_array_mut)
-        .and_then(|deltas| deltas.first_mut())
-    {
-        shift(first);
-    }
-    for column in ["/markers/startTime", "/markers/endTime"] {
-        if let Some(times) = thread.pointer_mut(column).and_then(Value::as_array_mut) {
-            times.iter_mut().for_each(shift);
-        }
-    }
-}
-
-fn renumber_libs(thread: &mut Value, renumber: &[usize]) {
-    for column in ["/resourceTable/lib", "/nativeSymbols/libIndex"] {
-        let Some(indexes) = thread.pointer_mut(column).and_then(Value::as_array_mut) else {
-            continue;
-        };
-        for index in indexes.iter_mut() {
-            if let Some(new) = index.as_u64().and_then(|old| renumber.get(old as usize)) {
-                *index = Value::from(*new);
-            }
-        }
-    }
-}
-
 fn unix_ms(time: SystemTime) -> u64 {
     time.duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
@@ -833,7 +493,7 @@ fn unix_ms(time: SystemTime) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::call_clock::CallClock;
+    use crate::call_clock::{CallClock, HasCallClock};
 
     fn registry() -> Arc<Profiles> {
         let profiles = Arc::new(Profiles::new());
