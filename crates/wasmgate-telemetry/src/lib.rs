@@ -45,8 +45,9 @@ pub struct Telemetry {
     spans: OnceLock<SpanExport>,
     /// False when the operator turned telemetry off: records are dropped unseen.
     enabled: bool,
-    /// Records on their way to metrics and history when a publisher thread runs.
-    inbox: publisher::Inbox,
+    /// Records (and their spans) on their way to metrics, history and span export when a
+    /// publisher thread runs.
+    inbox: publisher::Inbox<(InvocationRecord, Option<RequestSpan>)>,
 }
 
 impl Telemetry {
@@ -79,9 +80,22 @@ impl Telemetry {
         Ok(())
     }
 
-    /// Publishes every record emitted so far. Readers of metrics and history call it first.
+    /// Publishes every record emitted so far (and hands their spans to the exporter). Readers
+    /// of metrics and history call it first.
     pub fn settle(&self) {
-        self.inbox.settle(|record| self.publish(record));
+        self.inbox.settle(|batch| {
+            let export = self.spans.get();
+            let mut traced = Vec::new();
+            for (record, request) in batch {
+                if let (Some(request), Some(_)) = (request, export) {
+                    traced.push((record.clone(), request));
+                }
+                self.publish(record);
+            }
+            if let Some(export) = export {
+                export.submit(traced);
+            }
+        });
     }
 
     /// Telemetry turned off (`wasmgate up --no-telemetry`): no metrics observed, no history,
@@ -129,33 +143,35 @@ impl Telemetry {
 
     /// Sends the spans still queued (graceful shutdown); false if `timeout` passed first.
     pub async fn flush_spans(&self, timeout: Duration) -> bool {
+        self.settle();
         match self.spans.get() {
             Some(export) => export.flush(timeout).await,
             None => true,
         }
     }
 
-    /// [`Telemetry::emit`], plus the invocation's spans when they were collected.
+    /// [`Telemetry::emit`], plus the invocation's spans when they were collected (only sampled
+    /// requests collect them).
     pub fn emit_traced(&self, record: InvocationRecord, request: Option<RequestSpan>) {
-        if let (Some(request), Some(export)) = (request, self.spans.get()) {
-            export.submit(&record, request);
+        if !self.enabled {
+            return;
         }
-        self.emit(record);
+        if self.inbox.piped() {
+            if self.inbox.queue((record, request)) {
+                self.settle();
+            }
+            return;
+        }
+        if let (Some(request), Some(export)) = (request, self.spans.get()) {
+            export.submit(vec![(record.clone(), request)]);
+        }
+        self.publish(record);
     }
 
     /// Publishes one finished invocation: metrics, a log line, the history; queued for the
     /// publisher thread when one runs.
     pub fn emit(&self, record: InvocationRecord) {
-        if !self.enabled {
-            return;
-        }
-        if self.inbox.piped() {
-            if self.inbox.queue(record) {
-                self.settle();
-            }
-            return;
-        }
-        self.publish(record);
+        self.emit_traced(record, None);
     }
 
     fn publish(&self, record: InvocationRecord) {

@@ -336,28 +336,35 @@ impl SpanExport {
         &self.sampler
     }
 
-    /// Queues a finished invocation's spans, or drops and counts them if the queue is full.
-    /// Unsampled requests (the caller's `traceparent` said so) are not exported.
-    pub fn submit(&self, record: &InvocationRecord, request: RequestSpan) {
-        if !request.trace.sampled {
+    /// Queues finished invocations (each with its request's spans) for export; past the
+    /// queue's capacity they are dropped and counted.
+    pub fn submit(&self, finished: Vec<(InvocationRecord, RequestSpan)>) {
+        if finished.is_empty() {
             return;
         }
         let mut pending = self.queue.pending.lock().unwrap_or_else(|p| p.into_inner());
-        if pending.len() >= self.queue.capacity {
-            drop(pending);
-            self.dropped_queue_full
-                .inc_by(1 + request.children.len() as u64);
-            return;
+        let room = self.queue.capacity.saturating_sub(pending.len());
+        let was = pending.len();
+        let mut dropped = 0;
+        for (i, item) in finished.into_iter().enumerate() {
+            if i < room {
+                pending.push(item);
+            } else {
+                dropped += 1 + item.1.children.len() as u64;
+            }
         }
-        pending.push((record.clone(), request));
-        let due = pending.len() == self.queue.batch_invocations;
+        // Wake the exporter once a batch's worth is waiting, not for every invocation.
+        let due =
+            was < self.queue.batch_invocations && pending.len() >= self.queue.batch_invocations;
         drop(pending);
+        if dropped > 0 {
+            self.dropped_queue_full.inc_by(dropped);
+        }
         if due {
             self.queue.wake.notify_one();
         }
     }
 
-    /// Sends everything queued so far; returns when it is sent or `timeout` passed.
     pub async fn flush(&self, timeout: Duration) -> bool {
         let (done, sent) = oneshot::channel();
         self.queue

@@ -6,9 +6,9 @@
 //! running, a request only queues its record (one short lock) and the publisher thread
 //! publishes the queue every [`PUBLISH_INTERVAL`], in order, on one thread. Readers of
 //! metrics and history call [`Inbox::settle`] first, so what they see includes every record
-//! emitted before they asked.
+//! emitted before they asked. A request's spans travel with its record, so handing them to
+//! the span exporter (its queue's lock, a copy of the record) is the publisher's work too.
 
-use crate::record::InvocationRecord;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -20,17 +20,26 @@ pub const PUBLISH_INTERVAL: Duration = Duration::from_millis(10);
 /// a stalled publisher slows requests down instead of losing records or growing memory.
 const QUEUE_LIMIT: usize = 8192;
 
-#[derive(Default)]
-pub(crate) struct Inbox {
-    queued: Mutex<Vec<InvocationRecord>>,
+pub(crate) struct Inbox<T> {
+    queued: Mutex<Vec<T>>,
     /// Held while a batch is taken and published, so batches are published in order; the
     /// vector is the spare buffer the queue is swapped with.
-    publishing: Mutex<Vec<InvocationRecord>>,
+    publishing: Mutex<Vec<T>>,
     /// Whether a publisher thread runs; without one, records are published as they come.
     piped: AtomicBool,
 }
 
-impl Inbox {
+impl<T> Default for Inbox<T> {
+    fn default() -> Inbox<T> {
+        Inbox {
+            queued: Mutex::new(Vec::new()),
+            publishing: Mutex::new(Vec::new()),
+            piped: AtomicBool::new(false),
+        }
+    }
+}
+
+impl<T> Inbox<T> {
     pub(crate) fn piped(&self) -> bool {
         self.piped.load(Ordering::Relaxed)
     }
@@ -40,14 +49,14 @@ impl Inbox {
     }
 
     /// Queues `record`; returns true when the queue is full and the caller must settle.
-    pub(crate) fn queue(&self, record: InvocationRecord) -> bool {
+    pub(crate) fn queue(&self, record: T) -> bool {
         let mut queued = self.queued.lock().unwrap_or_else(|p| p.into_inner());
         queued.push(record);
         queued.len() >= QUEUE_LIMIT
     }
 
     /// Takes everything queued so far and hands it to `publish`, in order.
-    pub(crate) fn settle(&self, mut publish: impl FnMut(InvocationRecord)) {
+    pub(crate) fn settle(&self, publish: impl FnOnce(std::vec::Drain<'_, T>)) {
         let mut batch = self.publishing.lock().unwrap_or_else(|p| p.into_inner());
         {
             let mut queued = self.queued.lock().unwrap_or_else(|p| p.into_inner());
@@ -56,9 +65,7 @@ impl Inbox {
             }
             std::mem::swap(&mut *queued, &mut *batch);
         }
-        for record in batch.drain(..) {
-            publish(record);
-        }
+        publish(batch.drain(..));
     }
 }
 
@@ -66,29 +73,26 @@ impl Inbox {
 mod tests {
     use super::*;
 
-    fn record(id: u64) -> InvocationRecord {
-        InvocationRecord {
-            id,
-            ..Default::default()
-        }
+    fn record(id: u64) -> u64 {
+        id
     }
 
     #[test]
     fn settling_publishes_everything_queued_in_order() {
-        let inbox = Inbox::default();
+        let inbox = Inbox::<u64>::default();
         for id in 0..5 {
             assert!(!inbox.queue(record(id)));
         }
         let mut seen = Vec::new();
-        inbox.settle(|r| seen.push(r.id));
+        inbox.settle(|batch| seen.extend(batch));
         assert_eq!(seen, [0, 1, 2, 3, 4]);
-        inbox.settle(|r| seen.push(r.id));
+        inbox.settle(|batch| seen.extend(batch));
         assert_eq!(seen.len(), 5, "nothing is published twice");
     }
 
     #[test]
     fn a_full_queue_asks_the_caller_to_settle() {
-        let inbox = Inbox::default();
+        let inbox = Inbox::<u64>::default();
         let full = (0..QUEUE_LIMIT as u64).map(|id| inbox.queue(record(id)));
         assert_eq!(full.filter(|f| *f).count(), 1);
     }
