@@ -20,8 +20,9 @@ Settings (environment variables):
   SKIP_WASMGATE=1    leave out wasmgate (no wasmgate build, no guest build)
   SKIP_WAGI=1        leave out the WAGI (CGI) hello served by wasmgate
   SKIP_DATA=1        leave out wasmgate-data (one key-value read + one SQL query per request)
-  SKIP_TELEMETRY=1   leave out wasmgate-notel (--no-telemetry) and wasmgate-otlp (spans exported
-                     over OTLP/HTTP to a local receiver), the two ends of telemetry's cost
+  SKIP_TELEMETRY=1   leave out wasmgate-notel (--no-telemetry), wasmgate-otlp (every request's
+                     spans exported over OTLP/HTTP to a local receiver) and wasmgate-otlp10
+                     (the same with 10% of traces sampled), the ends of telemetry's cost
   SKIP_FUEL=1        leave out wasmgate-fuel (the hello with limits.fuel: fuel-metered code)
   SKIP_SERVICE=1     leave out service-native and wasmgate-service: examples/service-hyper-wasmedge
                      built for the host and served directly vs built for wasm32-wasip1 and run
@@ -324,6 +325,11 @@ PYEOF
         start_server wasmgate-otlp "$port" env RUST_LOG=info OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf \
             OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:$receiver_port" "$WASMGATE_BIN" up "$HELLO_APP" \
             --listen "127.0.0.1:$port" --admin-listen 127.0.0.1:0 --cache-dir "$CACHE/wasmgate-compiled"
+        port=$(free_port)
+        start_server wasmgate-otlp10 "$port" env RUST_LOG=info OTEL_TRACES_SAMPLER=parentbased_traceidratio \
+            OTEL_TRACES_SAMPLER_ARG=0.1 OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf \
+            OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:$receiver_port" "$WASMGATE_BIN" up "$HELLO_APP" \
+            --listen "127.0.0.1:$port" --admin-listen 127.0.0.1:0 --cache-dir "$CACHE/wasmgate-compiled"
     fi
     if [[ $SKIP_SERVICE != 1 ]]; then
         [[ -x $SERVICE_NATIVE_BIN ]] || die "native service binary not found at $SERVICE_NATIVE_BIN"
@@ -511,6 +517,8 @@ ratio("wasmgate", "wasmgate-notel", "rps", "req/s")
 ratio("wasmgate", "wasmgate-notel", "cpu", "CPU/req")
 ratio("wasmgate-otlp", "wasmgate-notel", "rps", "req/s")
 ratio("wasmgate-otlp", "wasmgate-notel", "cpu", "CPU/req")
+ratio("wasmgate-otlp10", "wasmgate-notel", "rps", "req/s")
+ratio("wasmgate-otlp10", "wasmgate-notel", "cpu", "CPU/req")
 ratio("wasmgate-fuel", "wasmgate", "rps", "req/s")
 ratio("wasmgate-fuel", "wasmgate", "cpu", "CPU/req")
 ratio("wasmgate-service", "service-native", "rps", "req/s")
