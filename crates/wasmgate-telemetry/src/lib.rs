@@ -23,7 +23,7 @@ pub use exposition::{
 };
 pub use history::{History, InvocationQuery, LIVE_BUFFER};
 pub use metrics::{CacheResult, Metrics};
-pub use otlp::{OtlpConfig, OtlpConfigError, SpanExport};
+pub use otlp::{OtlpConfig, OtlpConfigError, SpanExport, SpanSink};
 pub use otlp_transport::{public_tls_client_config, Protocol as OtlpProtocol, GRPC_EXPORT_PATH};
 pub use prometheus_client::metrics::counter::Counter;
 pub use prometheus_client::metrics::gauge::Gauge;
@@ -84,16 +84,12 @@ impl Telemetry {
     /// of metrics and history call it first.
     pub fn settle(&self) {
         self.inbox.settle(|batch| {
-            let export = self.spans.get();
-            let mut traced = Vec::new();
+            let mut sink = self.spans.get().map(SpanExport::sink);
             for (record, request) in batch {
-                if let (Some(request), Some(_)) = (request, export) {
-                    traced.push((record.clone(), request));
+                if let (Some(request), Some(sink)) = (request, sink.as_mut()) {
+                    sink.push(record.clone(), request);
                 }
                 self.publish(record);
-            }
-            if let Some(export) = export {
-                export.submit(traced);
             }
         });
     }
@@ -163,7 +159,7 @@ impl Telemetry {
             return;
         }
         if let (Some(request), Some(export)) = (request, self.spans.get()) {
-            export.submit(vec![(record.clone(), request)]);
+            export.sink().push(record.clone(), request);
         }
         self.publish(record);
     }

@@ -336,35 +336,19 @@ impl SpanExport {
         &self.sampler
     }
 
-    /// Queues finished invocations (each with its request's spans) for export; past the
-    /// queue's capacity they are dropped and counted.
-    pub fn submit(&self, finished: Vec<(InvocationRecord, RequestSpan)>) {
-        if finished.is_empty() {
-            return;
-        }
-        let mut pending = self.queue.pending.lock().unwrap_or_else(|p| p.into_inner());
-        let room = self.queue.capacity.saturating_sub(pending.len());
-        let was = pending.len();
-        let mut dropped = 0;
-        for (i, item) in finished.into_iter().enumerate() {
-            if i < room {
-                pending.push(item);
-            } else {
-                dropped += 1 + item.1.children.len() as u64;
-            }
-        }
-        // Wake the exporter once a batch's worth is waiting, not for every invocation.
-        let due =
-            was < self.queue.batch_invocations && pending.len() >= self.queue.batch_invocations;
-        drop(pending);
-        if dropped > 0 {
-            self.dropped_queue_full.inc_by(dropped);
-        }
-        if due {
-            self.queue.wake.notify_one();
+    /// Opens the export queue to add finished invocations (each with its request's spans);
+    /// the exporter is woken, if a batch's worth is waiting, when the sink is dropped.
+    pub fn sink(&self) -> SpanSink<'_> {
+        let pending = self.queue.pending.lock().unwrap_or_else(|p| p.into_inner());
+        SpanSink {
+            was: pending.len(),
+            pending,
+            export: self,
+            dropped: 0,
         }
     }
 
+    /// Sends everything queued so far; returns when it is sent or `timeout` passed.
     pub async fn flush(&self, timeout: Duration) -> bool {
         let (done, sent) = oneshot::channel();
         self.queue
@@ -376,6 +360,41 @@ impl SpanExport {
         tokio::time::timeout(timeout, sent)
             .await
             .is_ok_and(|r| r.is_ok())
+    }
+}
+
+/// The export queue, locked for a batch of additions (see [`SpanExport::sink`]).
+pub struct SpanSink<'a> {
+    pending: std::sync::MutexGuard<'a, Vec<Finished>>,
+    export: &'a SpanExport,
+    /// Invocations queued before this sink was opened.
+    was: usize,
+    /// Spans dropped because the queue was full.
+    dropped: u64,
+}
+
+impl SpanSink<'_> {
+    /// Queues one invocation's spans, or drops and counts them when the queue is full.
+    pub fn push(&mut self, record: InvocationRecord, request: RequestSpan) {
+        if self.pending.len() < self.export.queue.capacity {
+            self.pending.push((record, request));
+        } else {
+            self.dropped += 1 + request.children.len() as u64;
+        }
+    }
+}
+
+impl Drop for SpanSink<'_> {
+    fn drop(&mut self) {
+        let batch = self.export.queue.batch_invocations;
+        // Wake the exporter once a batch's worth is waiting, not for every invocation.
+        let due = self.was < batch && self.pending.len() >= batch;
+        if self.dropped > 0 {
+            self.export.dropped_queue_full.inc_by(self.dropped);
+        }
+        if due {
+            self.export.queue.wake.notify_one();
+        }
     }
 }
 
