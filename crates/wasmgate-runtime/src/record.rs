@@ -13,9 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use wasmgate_capabilities::HostCalls;
-use wasmgate_telemetry::spans::{
-    ChildSpan, RequestHead, RequestSpan, SpanBuffer, SpanKind, SpanName,
-};
+use wasmgate_telemetry::spans::{InstanceSpans, RequestHead, RequestSpan, SpanBuffer};
 use wasmgate_telemetry::{method_label, HostCallSummary, InvocationRecord, Telemetry};
 
 pub struct Pending {
@@ -171,16 +169,17 @@ pub fn request_span<B>(
 }
 
 fn request_head<B>(request: &http::Request<B>) -> RequestHead {
-    let authority = request.uri().authority().cloned().or_else(|| {
-        request
-            .headers()
-            .get(http::header::HOST)
-            .and_then(|h| http::uri::Authority::try_from(h.as_bytes()).ok())
-    });
+    let authority = request.uri().authority().cloned();
+    // Kept as sent (sharing the request's buffer) and parsed at export.
+    let host = match authority {
+        None => request.headers().get(http::header::HOST).cloned(),
+        Some(_) => None,
+    };
     let method = request.method();
     RequestHead {
         uri: request.uri().clone(),
         authority,
+        host,
         protocol_version: match request.version() {
             http::Version::HTTP_09 => "0.9",
             http::Version::HTTP_10 => "1.0",
@@ -333,29 +332,11 @@ pub(crate) fn instance_spans(
     times: InstanceTimes,
     outcome: crate::Outcome,
 ) {
-    let failed = (outcome != crate::Outcome::Ok).then(|| outcome.as_str().to_string());
-    spans.push(ChildSpan {
-        span_id: None,
-        name: SpanName::Of("instantiate", component.clone()),
-        kind: SpanKind::Internal,
-        start: times.instantiating,
-        end: times.instantiated.unwrap_or(times.ran_until),
-        attributes: Vec::new(),
-        error: if times.instantiated.is_none() {
-            failed.clone()
-        } else {
-            None
-        },
+    spans.set_instance(InstanceSpans {
+        component: component.clone(),
+        instantiating: times.instantiating,
+        instantiated: times.instantiated,
+        ran_until: times.ran_until,
+        failed: (outcome != crate::Outcome::Ok).then(|| outcome.as_str()),
     });
-    if let Some(instantiated) = times.instantiated {
-        spans.push(ChildSpan {
-            span_id: None,
-            name: SpanName::Of("execute", component.clone()),
-            kind: SpanKind::Internal,
-            start: instantiated,
-            end: times.ran_until,
-            attributes: Vec::new(),
-            error: failed,
-        });
-    }
 }

@@ -114,11 +114,41 @@ pub struct SpanBuffer {
 
 #[derive(Debug, Default)]
 struct Collected {
+    instance: Option<InstanceSpans>,
     spans: Vec<ChildSpan>,
     truncated: u64,
 }
 
+/// The `instantiate` and `execute` spans of an invocation's instance. Every invocation that
+/// reaches a guest has them, so they are kept as instants beside the other children rather
+/// than as two [`ChildSpan`]s: no allocation, one lock.
+#[derive(Debug, Clone)]
+pub struct InstanceSpans {
+    /// In both spans' names (`instantiate {component}`, `execute {component}`).
+    pub component: Arc<str>,
+    pub instantiating: Instant,
+    /// `None` when instantiation failed (or did not finish in time): no execute span then.
+    pub instantiated: Option<Instant>,
+    pub ran_until: Instant,
+    /// The outcome's word when it is a fault; it marks the span that failed.
+    pub failed: Option<&'static str>,
+}
+
+impl InstanceSpans {
+    fn count(&self) -> usize {
+        1 + usize::from(self.instantiated.is_some())
+    }
+}
+
 impl SpanBuffer {
+    /// Records the instance's `instantiate` and `execute` spans (the last call wins).
+    pub fn set_instance(&self, spans: InstanceSpans) {
+        self.inner
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .instance = Some(spans);
+    }
+
     pub fn push(&self, span: ChildSpan) {
         let mut collected = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         if collected.spans.len() < MAX_CHILD_SPANS {
@@ -130,7 +160,9 @@ impl SpanBuffer {
 
     /// Spans collected so far.
     pub fn len(&self) -> usize {
-        self.inner.lock().map_or(0, |c| c.spans.len())
+        self.inner.lock().map_or(0, |c| {
+            c.spans.len() + c.instance.as_ref().map_or(0, InstanceSpans::count)
+        })
     }
 
     pub fn is_empty(&self) -> bool {
@@ -165,8 +197,10 @@ pub struct RequestSpan {
 #[derive(Debug, Default)]
 pub struct RequestHead {
     pub uri: http::Uri,
-    /// The authority the client asked for (`Host`, or the URI's for HTTP/2).
+    /// The authority the client asked for in the URI (HTTP/2, absolute-form requests).
     pub authority: Option<http::uri::Authority>,
+    /// Else the `Host` header as sent; parsed only at export, off the request path.
+    pub host: Option<http::HeaderValue>,
     pub protocol_version: &'static str,
     pub user_agent: Option<http::HeaderValue>,
     /// The method as sent, when it is not one of the standard ones the record names.
@@ -291,18 +325,89 @@ pub fn encode_invocation(
         }
     });
 
-    let count = 1 + collected.spans.len();
-    for child in collected.spans {
-        let span_id = child.span_id.unwrap_or_else(new_span_id);
-        let start = request.unix_ns(child.start);
+    let child = Child {
+        trace_id: &trace_id,
+        parent_id: &server_id,
+        flags,
+        request,
+    };
+    let mut count = 1;
+    if let Some(instance) = &collected.instance {
+        let instantiated = instance.instantiated;
+        let until = instance.ran_until;
+        child.encode(
+            &mut encoder,
+            None,
+            ("instantiate", Some(&instance.component)),
+            SpanKind::Internal,
+            (instance.instantiating, instantiated.unwrap_or(until)),
+            &[],
+            instance.failed.filter(|_| instantiated.is_none()),
+        );
+        count += 1;
+        if let Some(instantiated) = instantiated {
+            child.encode(
+                &mut encoder,
+                None,
+                ("execute", Some(&instance.component)),
+                SpanKind::Internal,
+                (instantiated, until),
+                &[],
+                instance.failed,
+            );
+            count += 1;
+        }
+    }
+    for span in &collected.spans {
+        let name = match &span.name {
+            SpanName::Text(text) => (&**text, None),
+            SpanName::Of(operation, subject) => (*operation, Some(&**subject)),
+        };
+        child.encode(
+            &mut encoder,
+            span.span_id,
+            name,
+            span.kind,
+            (span.start, span.end),
+            &span.attributes,
+            span.error.as_deref(),
+        );
+        count += 1;
+    }
+    count
+}
+
+/// What every child span of one invocation shares.
+struct Child<'a> {
+    trace_id: &'a [u8; 16],
+    parent_id: &'a [u8; 8],
+    flags: u32,
+    request: &'a RequestSpan,
+}
+
+impl Child<'_> {
+    #[allow(clippy::too_many_arguments)]
+    fn encode(
+        &self,
+        encoder: &mut Encoder<'_>,
+        span_id: Option<u64>,
+        // A name, or an operation and what it acts on (joined by a space).
+        name: (&str, Option<&str>),
+        kind: SpanKind,
+        (start, end): (Instant, Instant),
+        attributes: &[(&'static str, Value)],
+        error: Option<&str>,
+    ) {
+        let span_id = span_id.unwrap_or_else(new_span_id);
+        let start = self.request.unix_ns(start);
         encoder.message(field::SCOPE_SPANS_SPANS, |span| {
-            span.bytes(field::SPAN_TRACE_ID, &trace_id);
+            span.bytes(field::SPAN_TRACE_ID, self.trace_id);
             span.bytes(field::SPAN_SPAN_ID, &span_id.to_be_bytes());
-            span.bytes(field::SPAN_PARENT_SPAN_ID, &server_id);
-            span.fixed32(field::SPAN_FLAGS, flags);
-            match &child.name {
-                SpanName::Text(text) => span.string(field::SPAN_NAME, text),
-                SpanName::Of(operation, subject) => span.message_string(field::SPAN_NAME, |name| {
+            span.bytes(field::SPAN_PARENT_SPAN_ID, self.parent_id);
+            span.fixed32(field::SPAN_FLAGS, self.flags);
+            match name {
+                (text, None) => span.string(field::SPAN_NAME, text),
+                (operation, Some(subject)) => span.message_string(field::SPAN_NAME, |name| {
                     name.extend_from_slice(operation.as_bytes());
                     name.push(b' ');
                     name.extend_from_slice(subject.as_bytes());
@@ -310,17 +415,17 @@ pub fn encode_invocation(
             }
             span.uint(
                 field::SPAN_KIND,
-                match child.kind {
+                match kind {
                     SpanKind::Internal => KIND_INTERNAL,
                     SpanKind::Client => KIND_CLIENT,
                 },
             );
             span.fixed64(field::SPAN_START, start);
-            span.fixed64(field::SPAN_END, request.unix_ns(child.end).max(start));
-            for (key, value) in &child.attributes {
+            span.fixed64(field::SPAN_END, self.request.unix_ns(end).max(start));
+            for (key, value) in attributes {
                 span.attribute(field::SPAN_ATTRIBUTES, key, value);
             }
-            if let Some(message) = &child.error {
+            if let Some(message) = error {
                 span.message(field::SPAN_STATUS, |status| {
                     status.string(field::STATUS_MESSAGE, message);
                     status.uint(field::STATUS_CODE, STATUS_ERROR);
@@ -328,7 +433,6 @@ pub fn encode_invocation(
             }
         });
     }
-    count
 }
 
 /// The HTTP semantic-convention attributes and the invocation record's figures.
@@ -350,7 +454,11 @@ fn server_attributes(span: &mut Encoder<'_>, record: &InvocationRecord, request:
         Some(head) => {
             span.attribute_str(A, "url.path", head.uri.path());
             span.attribute_str(A, "network.protocol.version", head.protocol_version);
-            match &head.authority {
+            let from_host = match (&head.authority, &head.host) {
+                (None, Some(host)) => http::uri::Authority::try_from(host.as_bytes()).ok(),
+                _ => None,
+            };
+            match head.authority.as_ref().or(from_host.as_ref()) {
                 Some(authority) => {
                     span.attribute_str(A, "server.address", authority.host());
                     if let Some(port) = authority.port_u16() {
@@ -486,11 +594,108 @@ mod tests {
     }
 
     #[test]
+    fn instance_spans_are_the_instantiate_and_execute_children() {
+        let component: Arc<str> = "api".into();
+        let at = request().arrived + std::time::Duration::from_millis(1);
+        let ms = std::time::Duration::from_millis;
+        let record = InvocationRecord {
+            method: "GET",
+            route: "/api/...".into(),
+            status: 500,
+            outcome: "trap",
+            ..Default::default()
+        };
+        // Instantiated, then the guest trapped: the execute span carries the failure.
+        let mut request = request();
+        request.arrived = at - ms(1);
+        request.children.set_instance(InstanceSpans {
+            component: component.clone(),
+            instantiating: at,
+            instantiated: Some(at + ms(2)),
+            ran_until: at + ms(5),
+            failed: Some("trap"),
+        });
+        assert_eq!(request.children.len(), 2);
+        let spans = to_otlp(&record, &request);
+        let names: Vec<&str> = spans.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["GET /api/...", "instantiate api", "execute api"]);
+        let (instantiate, execute) = (&spans[1], &spans[2]);
+        assert_eq!(instantiate.parent_span_id, spans[0].span_id);
+        assert_eq!(execute.parent_span_id, spans[0].span_id);
+        assert_eq!(instantiate.kind, span::SpanKind::Internal as i32);
+        assert_eq!(
+            instantiate.end_time_unix_nano - instantiate.start_time_unix_nano,
+            2_000_000
+        );
+        assert_eq!(execute.start_time_unix_nano, instantiate.end_time_unix_nano);
+        assert_eq!(
+            execute.end_time_unix_nano - execute.start_time_unix_nano,
+            3_000_000
+        );
+        assert!(instantiate.status.is_none());
+        let status = execute.status.as_ref().unwrap();
+        assert_eq!(status.code, status::StatusCode::Error as i32);
+        assert_eq!(status.message, "trap");
+
+        // Instantiation never finished: no execute span, and instantiate is the failure.
+        let mut request = self::request();
+        request.arrived = at - ms(1);
+        request.children.set_instance(InstanceSpans {
+            component,
+            instantiating: at,
+            instantiated: None,
+            ran_until: at + ms(4),
+            failed: Some("timeout"),
+        });
+        let spans = to_otlp(&record, &request);
+        assert_eq!(spans.len(), 2);
+        assert_eq!(spans[1].name, "instantiate api");
+        assert_eq!(spans[1].status.as_ref().unwrap().message, "timeout");
+    }
+
+    #[test]
+    fn an_http1_host_header_is_the_server_address_and_port() {
+        let record = InvocationRecord {
+            method: "GET",
+            route: "/".into(),
+            status: 200,
+            outcome: "ok",
+            ..Default::default()
+        };
+        let text = |s: &str| any_value::Value::StringValue(s.into());
+        for (host, address, port) in [
+            ("shop.example:8443", "shop.example", 8443),
+            ("shop.example", "shop.example", 8080),
+            ("not a host", "127.0.0.1", 8080),
+        ] {
+            let mut request = request();
+            request.http = Some(RequestHead {
+                uri: "/".parse().unwrap(),
+                host: Some(http::HeaderValue::from_static(host)),
+                protocol_version: "1.1",
+                ..RequestHead::default()
+            });
+            let spans = to_otlp(&record, &request);
+            assert_eq!(
+                attribute(&spans[0], "server.address"),
+                Some(&text(address)),
+                "{host}"
+            );
+            assert_eq!(
+                attribute(&spans[0], "server.port"),
+                Some(&any_value::Value::IntValue(port)),
+                "{host}"
+            );
+        }
+    }
+
+    #[test]
     fn the_server_span_continues_the_callers_trace_and_parents_the_children() {
         let mut request = request();
         request.http = Some(RequestHead {
             uri: "/api/x".parse().unwrap(),
             authority: Some("example.com".parse().unwrap()),
+            host: None,
             protocol_version: "2",
             user_agent: Some(http::HeaderValue::from_static("curl/8")),
             method_original: None,
