@@ -60,43 +60,13 @@ impl From<bool> for Value {
     }
 }
 
-/// A child span's name.
-#[derive(Debug, Clone, PartialEq)]
-pub enum SpanName {
-    Text(Cow<'static, str>),
-    /// An operation and what it acts on (`instantiate hello`), joined with a space when
-    /// exported rather than formatted on the request path.
-    Of(&'static str, Arc<str>),
-}
-
-impl From<&'static str> for SpanName {
-    fn from(name: &'static str) -> SpanName {
-        SpanName::Text(Cow::Borrowed(name))
-    }
-}
-
-impl From<String> for SpanName {
-    fn from(name: String) -> SpanName {
-        SpanName::Text(Cow::Owned(name))
-    }
-}
-
-impl std::fmt::Display for SpanName {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            SpanName::Text(text) => f.write_str(text),
-            SpanName::Of(operation, subject) => write!(f, "{operation} {subject}"),
-        }
-    }
-}
-
 /// A span measured inside an invocation, child of its SERVER span.
 #[derive(Debug, Clone)]
 pub struct ChildSpan {
     /// Set when the id was already used elsewhere (an outbound `traceparent`); otherwise one
     /// is drawn at export.
     pub span_id: Option<u64>,
-    pub name: SpanName,
+    pub name: Cow<'static, str>,
     pub kind: SpanKind,
     pub start: Instant,
     pub end: Instant,
@@ -359,14 +329,10 @@ pub fn encode_invocation(
         }
     }
     for span in &collected.spans {
-        let name = match &span.name {
-            SpanName::Text(text) => (&**text, None),
-            SpanName::Of(operation, subject) => (*operation, Some(&**subject)),
-        };
         child.encode(
             &mut encoder,
             span.span_id,
-            name,
+            (&span.name, None),
             span.kind,
             (span.start, span.end),
             &span.attributes,
