@@ -76,17 +76,56 @@ impl CacheResult {
 
 type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
 
-/// One component's series that every invocation touches, looked up once: recording through
-/// the labelled families costs a SipHash of the labels and a lock per metric, about 1.3k
-/// instructions of a hello request; through this, one map lookup.
+/// The series every invocation of one route, method and status class touches, looked up once.
+/// Recording through the labelled families costs a SipHash of the labels and a lock per
+/// metric, about 2k instructions of a hello request; through this, one lookup keyed by the
+/// addresses of the record's shared names.
 #[derive(Clone)]
-struct ComponentSeries {
+struct InvocationSeries {
+    /// Kept so the addresses in the key stay theirs.
+    _names: (Arc<str>, Arc<str>),
+    duration: Histogram,
+    request_body: Histogram,
+    response_body: Histogram,
     ok: Counter,
     instantiate: Histogram,
     peak_memory: Histogram,
     guest_time: Histogram,
     cold_starts: Counter,
 }
+
+/// Route, component, method and status class, by address. The same names at other addresses
+/// (a reload's new route table) get an entry of their own pointing at the same series.
+type SeriesKey = [usize; 4];
+
+/// A multiplicative hash of a few words: the keys are addresses, so SipHash's protection
+/// against chosen keys buys nothing here.
+#[derive(Default)]
+struct WordHasher(u64);
+
+impl std::hash::Hasher for WordHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.write_u64(u64::from(byte));
+        }
+    }
+
+    fn write_usize(&mut self, word: usize) {
+        self.write_u64(word as u64);
+    }
+
+    fn write_u64(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x517c_c1b7_2722_0a95);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+const MAX_CACHED_SERIES: usize = 4096;
+
+type SeriesMap = HashMap<SeriesKey, InvocationSeries, std::hash::BuildHasherDefault<WordHasher>>;
 
 pub struct Metrics {
     registry: Registry,
@@ -112,8 +151,8 @@ pub struct Metrics {
     log_lines_dropped: Counter,
     spans_exported: Counter,
     spans_dropped: Family<ReasonLabels, Counter>,
-    /// By component name; filled at a component's first invocation.
-    components: RwLock<HashMap<Arc<str>, ComponentSeries>>,
+    /// Filled at the first invocation of each route, method and status class.
+    series: RwLock<SeriesMap>,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -176,7 +215,7 @@ impl Metrics {
             log_lines_dropped: Counter::default(),
             spans_exported: Counter::default(),
             spans_dropped: Family::default(),
-            components: RwLock::default(),
+            series: RwLock::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -298,33 +337,27 @@ impl Metrics {
 
     /// Records a finished invocation.
     pub fn observe(&self, record: &InvocationRecord) {
-        let route = RouteLabels {
-            http_route: record.route.clone(),
-        };
-        self.request_duration
-            .get_or_create(&HttpLabels {
-                http_route: record.route.clone(),
-                http_request_method: record.method,
-                http_response_status_class: record.status_class(),
-            })
-            .observe(record.wall_time_us as f64 / 1e6);
-        self.request_body_size
-            .get_or_create(&route)
-            .observe(record.request_bytes as f64);
-        self.response_body_size
-            .get_or_create(&route)
-            .observe(record.response_bytes as f64);
-        let cached = self.components.read().unwrap_or_else(|p| p.into_inner());
-        match cached.get(&record.component) {
-            Some(series) => self.observe_component(series, record),
+        let status_class = record.status_class();
+        let key = [
+            Arc::as_ptr(&record.route) as *const u8 as usize,
+            Arc::as_ptr(&record.component) as *const u8 as usize,
+            record.method.as_ptr() as usize,
+            status_class.as_ptr() as usize,
+        ];
+        let cached = self.series.read().unwrap_or_else(|p| p.into_inner());
+        match cached.get(&key) {
+            Some(series) => self.observe_series(series, record),
             None => {
                 drop(cached);
-                let series = self.component_series(&record.component);
-                self.observe_component(&series, record);
-                self.components
-                    .write()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .insert(record.component.clone(), series);
+                let series = self.invocation_series(record, status_class);
+                self.observe_series(&series, record);
+                let mut map = self.series.write().unwrap_or_else(|p| p.into_inner());
+                // Each reload's route table brings new addresses; the entries of old ones are
+                // only a cache, so they are dropped rather than kept forever.
+                if map.len() >= MAX_CACHED_SERIES {
+                    map.clear();
+                }
+                map.insert(key, series);
             }
         }
         for calls in &record.host_calls_by_capability {
@@ -339,26 +372,47 @@ impl Metrics {
         }
     }
 
-    fn component_series(&self, component: &Arc<str>) -> ComponentSeries {
-        let labels = ComponentLabels {
-            component: component.clone(),
+    fn invocation_series(
+        &self,
+        record: &InvocationRecord,
+        status_class: &'static str,
+    ) -> InvocationSeries {
+        let route = RouteLabels {
+            http_route: record.route.clone(),
         };
-        ComponentSeries {
+        let component = ComponentLabels {
+            component: record.component.clone(),
+        };
+        InvocationSeries {
+            _names: (record.route.clone(), record.component.clone()),
+            duration: self
+                .request_duration
+                .get_or_create(&HttpLabels {
+                    http_route: record.route.clone(),
+                    http_request_method: record.method,
+                    http_response_status_class: status_class,
+                })
+                .clone(),
+            request_body: self.request_body_size.get_or_create(&route).clone(),
+            response_body: self.response_body_size.get_or_create(&route).clone(),
             ok: self
                 .invocations
                 .get_or_create(&OutcomeLabels {
-                    component: component.clone(),
+                    component: record.component.clone(),
                     outcome: "ok",
                 })
                 .clone(),
-            instantiate: self.instantiate_duration.get_or_create(&labels).clone(),
-            peak_memory: self.peak_memory.get_or_create(&labels).clone(),
-            guest_time: self.guest_time.get_or_create(&labels).clone(),
-            cold_starts: self.cold_starts.get_or_create(&labels).clone(),
+            instantiate: self.instantiate_duration.get_or_create(&component).clone(),
+            peak_memory: self.peak_memory.get_or_create(&component).clone(),
+            guest_time: self.guest_time.get_or_create(&component).clone(),
+            cold_starts: self.cold_starts.get_or_create(&component).clone(),
         }
     }
 
-    fn observe_component(&self, series: &ComponentSeries, record: &InvocationRecord) {
+    fn observe_series(&self, series: &InvocationSeries, record: &InvocationRecord) {
+        series.duration.observe(record.wall_time_us as f64 / 1e6);
+        series.request_body.observe(record.request_bytes as f64);
+        series.response_body.observe(record.response_bytes as f64);
         if record.outcome == "ok" {
             series.ok.inc();
         } else {
@@ -508,6 +562,57 @@ mod tests {
             "wasm_instantiate_duration_seconds_count{component=\"web\"} 4",
         ] {
             assert!(text.contains(line), "{line} missing:\n{text}");
+        }
+    }
+
+    #[test]
+    fn cached_series_keep_methods_status_classes_and_routes_apart() {
+        let metrics = Metrics::new();
+        let (shop, cart, web): (Arc<str>, Arc<str>, Arc<str>) =
+            ("/shop".into(), "/cart".into(), "web".into());
+        let requests = [
+            (&shop, "GET", 200),
+            (&shop, "GET", 200),
+            (&shop, "GET", 503),
+            (&shop, "POST", 201),
+            (&cart, "GET", 200),
+        ];
+        for (route, method, status) in requests {
+            metrics.observe(&InvocationRecord {
+                route: route.clone(),
+                component: web.clone(),
+                method,
+                status,
+                outcome: "ok",
+                response_bytes: 10,
+                ..Default::default()
+            });
+        }
+        // A reload's route table: equal names at new addresses add to the same series.
+        metrics.observe(&InvocationRecord {
+            route: "/shop".into(),
+            component: "web".into(),
+            method: "GET",
+            status: 204,
+            outcome: "ok",
+            ..Default::default()
+        });
+        let text = metrics.encode();
+        let duration = |route: &str, method: &str, class: &str| {
+            format!(
+                "http_server_request_duration_seconds_count{{http_route=\"{route}\",\
+                 http_request_method=\"{method}\",http_response_status_class=\"{class}\"}}"
+            )
+        };
+        for line in [
+            format!("{} 3", duration("/shop", "GET", "2xx")),
+            format!("{} 1", duration("/shop", "GET", "5xx")),
+            format!("{} 1", duration("/shop", "POST", "2xx")),
+            format!("{} 1", duration("/cart", "GET", "2xx")),
+            "http_server_response_body_size_bytes_sum{http_route=\"/shop\"} 40.0".to_string(),
+            "wasm_invocations_total{component=\"web\",outcome=\"ok\"} 6".to_string(),
+        ] {
+            assert!(text.contains(&line), "{line} missing:\n{text}");
         }
     }
 

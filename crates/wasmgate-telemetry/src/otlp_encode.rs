@@ -59,16 +59,66 @@ pub const STATUS_ERROR: u64 = 2;
 pub const FLAG_SAMPLED: u32 = 1;
 
 /// Bytes `value` takes as a varint.
+#[inline(always)]
 pub fn varint_len(value: u64) -> usize {
-    (64 - (value | 1).leading_zeros() as usize).div_ceil(7)
+    // Most lengths and figures in a span fit one byte; skip the division for them.
+    if value < 0x80 {
+        return 1;
+    }
+    (64 - value.leading_zeros() as usize).div_ceil(7)
 }
 
-/// Appends protobuf fields to a byte buffer.
+/// Writes protobuf fields into a byte slice sized beforehand.
+///
+/// Writing a byte is a bounds check and a store: `Vec::push`'s capacity check, length store
+/// and out-of-line growth path measured as most of span encoding's instructions. A write past
+/// the slice's end is not made but still counted, so [`Encoder::len`] says how much room the
+/// message needs and [`append`] can retry with that much.
 pub struct Encoder<'a> {
-    pub buf: &'a mut Vec<u8>,
+    out: &'a mut [u8],
+    pos: usize,
+}
+
+/// Appends what `write` encodes to `buf`, giving it `room` bytes first and, if that was too
+/// few, as many as it turned out to need. `write` may run twice, so it must write the same
+/// bytes each time.
+pub fn append<R>(buf: &mut Vec<u8>, room: usize, write: impl Fn(&mut Encoder<'_>) -> R) -> R {
+    let start = buf.len();
+    let mut room = room;
+    loop {
+        buf.resize(start + room, 0);
+        let mut encoder = Encoder {
+            out: &mut buf[start..],
+            pos: 0,
+        };
+        let result = write(&mut encoder);
+        let needed = encoder.pos;
+        if needed <= room {
+            buf.truncate(start + needed);
+            return result;
+        }
+        room = needed;
+    }
 }
 
 impl Encoder<'_> {
+    #[inline(always)]
+    fn put(&mut self, byte: u8) {
+        if let Some(slot) = self.out.get_mut(self.pos) {
+            *slot = byte;
+        }
+        self.pos += 1;
+    }
+
+    #[inline(always)]
+    pub fn put_slice(&mut self, bytes: &[u8]) {
+        let end = self.pos + bytes.len();
+        if let Some(slots) = self.out.get_mut(self.pos..end) {
+            slots.copy_from_slice(bytes);
+        }
+        self.pos = end;
+    }
+
     #[inline(always)]
     fn key(&mut self, field: u32, wire: u32) {
         self.varint(u64::from(field << 3 | wire));
@@ -77,10 +127,10 @@ impl Encoder<'_> {
     #[inline(always)]
     fn varint(&mut self, mut value: u64) {
         while value >= 0x80 {
-            self.buf.push(value as u8 | 0x80);
+            self.put(value as u8 | 0x80);
             value >>= 7;
         }
-        self.buf.push(value as u8);
+        self.put(value as u8);
     }
 
     pub fn uint(&mut self, field: u32, value: u64) {
@@ -106,14 +156,14 @@ impl Encoder<'_> {
     pub fn fixed64(&mut self, field: u32, value: u64) {
         if value != 0 {
             self.key(field, FIXED64);
-            self.buf.extend_from_slice(&value.to_le_bytes());
+            self.put_slice(&value.to_le_bytes());
         }
     }
 
     pub fn fixed32(&mut self, field: u32, value: u32) {
         if value != 0 {
             self.key(field, FIXED32);
-            self.buf.extend_from_slice(&value.to_le_bytes());
+            self.put_slice(&value.to_le_bytes());
         }
     }
 
@@ -121,7 +171,7 @@ impl Encoder<'_> {
     pub fn bytes(&mut self, field: u32, value: &[u8]) {
         self.key(field, LEN);
         self.varint(value.len() as u64);
-        self.buf.extend_from_slice(value);
+        self.put_slice(value);
     }
 
     #[inline(always)]
@@ -129,32 +179,37 @@ impl Encoder<'_> {
         self.bytes(field, value.as_bytes());
     }
 
-    /// A nested message: `body` writes its fields, then its length is put in front.
-    pub fn message(&mut self, field: u32, body: impl FnOnce(&mut Encoder<'_>)) {
+    /// A nested message: `body` writes its fields, then its length is put in front. One byte
+    /// is kept for the length; a longer body is moved along to make room.
+    pub fn message(&mut self, field: u32, body: impl FnOnce(&mut Self)) {
         self.key(field, LEN);
-        let start = self.buf.len();
-        self.buf.push(0);
-        body(&mut Encoder { buf: self.buf });
-        let len = self.buf.len() - start - 1;
+        let start = self.pos;
+        self.pos += 1;
+        body(self);
+        let len = self.pos - start - 1;
         if len < 0x80 {
-            self.buf[start] = len as u8;
+            if let Some(slot) = self.out.get_mut(start) {
+                *slot = len as u8;
+            }
             return;
         }
         let width = varint_len(len as u64);
-        self.buf.resize(self.buf.len() + width - 1, 0);
-        self.buf
-            .copy_within(start + 1..start + 1 + len, start + width);
-        let mut value = len as u64;
-        for byte in &mut self.buf[start..start + width] {
-            *byte = value as u8 | 0x80;
-            value >>= 7;
+        let end = self.pos + width - 1;
+        if end <= self.out.len() {
+            self.out.copy_within(start + 1..self.pos, start + width);
+            let mut value = len as u64;
+            for byte in &mut self.out[start..start + width] {
+                *byte = value as u8 | 0x80;
+                value >>= 7;
+            }
+            self.out[start + width - 1] &= 0x7f;
         }
-        self.buf[start + width - 1] &= 0x7f;
+        self.pos = end;
     }
 
-    /// A string field whose bytes `write` appends (no intermediate `String`).
-    pub fn message_string(&mut self, field: u32, write: impl FnOnce(&mut Vec<u8>)) {
-        self.message(field, |e| write(e.buf));
+    /// A string field whose bytes `write` puts (no intermediate `String`).
+    pub fn message_string(&mut self, field: u32, write: impl FnOnce(&mut Self)) {
+        self.message(field, write);
     }
 
     /// A `KeyValue` attribute in repeated field `field`.
@@ -162,75 +217,101 @@ impl Encoder<'_> {
         match value {
             Value::Str(text) => self.attribute_str(field, key, text),
             Value::Int(n) => self.attribute_int(field, key, *n),
-            Value::Bool(b) => {
-                self.attribute_head(field, key, 2);
-                self.bool(field::ANY_BOOL, *b);
-            }
+            Value::Bool(b) => self.attribute_bool(field, key, *b),
         }
     }
 
+    #[inline(always)]
     pub fn attribute_str(&mut self, field: u32, key: &str, value: &str) {
         let any_len = 1 + varint_len(value.len() as u64) + value.len();
         self.attribute_head(field, key, any_len);
         self.string(field::ANY_STRING, value);
     }
 
+    #[inline(always)]
     pub fn attribute_int(&mut self, field: u32, key: &str, value: i64) {
         self.attribute_head(field, key, 1 + varint_len(value as u64));
         self.int(field::ANY_INT, value);
     }
 
-    /// An IP address attribute, formatted on the stack (IPv4 without `fmt`'s machinery: it
-    /// is on every SERVER span).
+    /// An IP address attribute.
+    #[inline(always)]
     pub fn attribute_ip(&mut self, field: u32, key: &str, ip: std::net::IpAddr) {
-        let mut text = [0u8; 48];
-        let len = match ip {
-            std::net::IpAddr::V4(v4) => {
-                let mut len = 0;
-                for (i, octet) in v4.octets().into_iter().enumerate() {
-                    if i > 0 {
-                        text[len] = b'.';
-                        len += 1;
-                    }
-                    if octet >= 100 {
-                        text[len] = b'0' + octet / 100;
-                        len += 1;
-                    }
-                    if octet >= 10 {
-                        text[len] = b'0' + octet / 10 % 10;
-                        len += 1;
-                    }
-                    text[len] = b'0' + octet % 10;
-                    len += 1;
-                }
-                len
-            }
-            std::net::IpAddr::V6(v6) => {
-                use std::io::Write;
-                let mut cursor = std::io::Cursor::new(&mut text[..]);
-                // An IPv6 address takes at most 45 characters.
-                let _ = write!(cursor, "{v6}");
-                cursor.position() as usize
-            }
+        let (text, len) = ip_text(ip);
+        self.attribute_str(
+            field,
+            key,
+            std::str::from_utf8(&text[..len]).unwrap_or_default(),
+        );
+    }
+
+    #[inline(always)]
+    pub fn attribute_bool(&mut self, field: u32, key: &str, value: bool) {
+        self.attribute_head(field, key, 2);
+        self.bool(field::ANY_BOOL, value);
+    }
+
+    /// Runs `write` on a copy of this encoder, then takes its position back. An encoder local
+    /// to a function whose writes are all inlined keeps its position in a register; one behind
+    /// a `&mut` from the caller is loaded and stored around every byte.
+    #[inline(always)]
+    pub fn local<R>(&mut self, write: impl FnOnce(&mut Encoder<'_>) -> R) -> R {
+        let mut local = Encoder {
+            out: &mut *self.out,
+            pos: self.pos,
         };
-        let text = std::str::from_utf8(&text[..len]).unwrap_or_default();
-        self.attribute_str(field, key, text);
+        let result = write(&mut local);
+        self.pos = local.pos;
+        result
     }
 
     /// The `KeyValue` up to its `AnyValue`'s fields, which take `any_len` bytes and follow.
-    /// Inlined, with the buffer reserved once: the per-byte pushes then compile to stores.
     #[inline(always)]
     fn attribute_head(&mut self, field: u32, key: &str, any_len: usize) {
         let key_len = key.len();
         let kv_len =
             1 + varint_len(key_len as u64) + key_len + 1 + varint_len(any_len as u64) + any_len;
-        self.buf.reserve(kv_len + 11);
         self.key(field, LEN);
         self.varint(kv_len as u64);
         self.bytes(field::KEY_VALUE_KEY, key.as_bytes());
         self.key(field::KEY_VALUE_VALUE, LEN);
         self.varint(any_len as u64);
     }
+}
+
+/// An IP address as text, formatted on the stack (IPv4 without `fmt`'s machinery: it is on
+/// every SERVER span). An IPv6 address takes at most 45 characters.
+fn ip_text(ip: std::net::IpAddr) -> ([u8; 48], usize) {
+    let mut text = [0u8; 48];
+    let len = match ip {
+        std::net::IpAddr::V4(v4) => {
+            let mut len = 0;
+            for (i, octet) in v4.octets().into_iter().enumerate() {
+                if i > 0 {
+                    text[len] = b'.';
+                    len += 1;
+                }
+                if octet >= 100 {
+                    text[len] = b'0' + octet / 100;
+                    len += 1;
+                }
+                if octet >= 10 {
+                    text[len] = b'0' + octet / 10 % 10;
+                    len += 1;
+                }
+                text[len] = b'0' + octet % 10;
+                len += 1;
+            }
+            len
+        }
+        std::net::IpAddr::V6(v6) => {
+            use std::io::Write;
+            let mut cursor = std::io::Cursor::new(&mut text[..]);
+            let _ = write!(cursor, "{v6}");
+            cursor.position() as usize
+        }
+    };
+    (text, len)
 }
 
 /// What every export request has around its spans: the resource and the instrumentation scope,
@@ -246,18 +327,19 @@ pub struct RequestFrame {
 impl RequestFrame {
     pub fn new(resource: &[(String, String)], scope: (&str, &str)) -> RequestFrame {
         let mut encoded = Vec::new();
-        Encoder { buf: &mut encoded }.message(field::RESOURCE_SPANS_RESOURCE, |r| {
-            for (key, value) in resource {
-                r.attribute_str(field::RESOURCE_ATTRIBUTES, key, value);
-            }
+        append(&mut encoded, 0, |out| {
+            out.message(field::RESOURCE_SPANS_RESOURCE, |r| {
+                for (key, value) in resource {
+                    r.attribute_str(field::RESOURCE_ATTRIBUTES, key, value);
+                }
+            })
         });
         let mut scope_field = Vec::new();
-        Encoder {
-            buf: &mut scope_field,
-        }
-        .message(field::SCOPE_SPANS_SCOPE, |s| {
-            s.string(field::SCOPE_NAME, scope.0);
-            s.string(field::SCOPE_VERSION, scope.1);
+        append(&mut scope_field, 0, |out| {
+            out.message(field::SCOPE_SPANS_SCOPE, |s| {
+                s.string(field::SCOPE_NAME, scope.0);
+                s.string(field::SCOPE_VERSION, scope.1);
+            })
         });
         RequestFrame {
             resource: encoded,
@@ -281,13 +363,14 @@ impl RequestFrame {
         let resource_spans_len =
             self.resource.len() + 1 + varint_len(scope_spans_len as u64) + scope_spans_len;
         let mut head = Vec::with_capacity(self.headroom(0));
-        let mut out = Encoder { buf: &mut head };
-        out.key(field::REQUEST_RESOURCE_SPANS, LEN);
-        out.varint(resource_spans_len as u64);
-        out.buf.extend_from_slice(&self.resource);
-        out.key(field::RESOURCE_SPANS_SCOPE_SPANS, LEN);
-        out.varint(scope_spans_len as u64);
-        out.buf.extend_from_slice(&self.scope);
+        append(&mut head, self.headroom(0), |out| {
+            out.key(field::REQUEST_RESOURCE_SPANS, LEN);
+            out.varint(resource_spans_len as u64);
+            out.put_slice(&self.resource);
+            out.key(field::RESOURCE_SPANS_SCOPE_SPANS, LEN);
+            out.varint(scope_spans_len as u64);
+            out.put_slice(&self.scope);
+        });
         let start = spans_start - head.len();
         buf[start..spans_start].copy_from_slice(&head);
         start
@@ -317,13 +400,14 @@ mod tests {
     fn lengths_over_127_bytes_are_prefixed_correctly() {
         let long = "x".repeat(300);
         let mut spans = Vec::new();
-        let mut out = Encoder { buf: &mut spans };
-        out.message(field::SCOPE_SPANS_SPANS, |span| {
-            span.bytes(field::SPAN_TRACE_ID, &[1; 16]);
-            span.string(field::SPAN_NAME, &long);
-            span.attribute(field::SPAN_ATTRIBUTES, "n", &Value::Int(-5));
-            span.attribute(field::SPAN_ATTRIBUTES, "b", &Value::Bool(true));
-            span.fixed64(field::SPAN_START, 1_700_000_000_000_000_000);
+        append(&mut spans, 16, |out| {
+            out.message(field::SCOPE_SPANS_SPANS, |span| {
+                span.bytes(field::SPAN_TRACE_ID, &[1; 16]);
+                span.string(field::SPAN_NAME, &long);
+                span.attribute(field::SPAN_ATTRIBUTES, "n", &Value::Int(-5));
+                span.attribute(field::SPAN_ATTRIBUTES, "b", &Value::Bool(true));
+                span.fixed64(field::SPAN_START, 1_700_000_000_000_000_000);
+            })
         });
         let request = export_request(
             &[("service.name".into(), "edge".into())],
@@ -361,15 +445,16 @@ mod tests {
             let text = "v".repeat(len);
             let key = "k".repeat(len % 200);
             let mut spans = Vec::new();
-            let mut out = Encoder { buf: &mut spans };
-            out.message(field::SCOPE_SPANS_SPANS, |span| {
-                span.string(field::SPAN_NAME, &text);
-                span.attribute_str(field::SPAN_ATTRIBUTES, &key, &text);
-                span.attribute_int(field::SPAN_ATTRIBUTES, &key, len as i64);
-                span.attribute_int(field::SPAN_ATTRIBUTES, "negative", -(len as i64) - 1);
-                span.message(field::SPAN_STATUS, |status| {
-                    status.string(field::STATUS_MESSAGE, &text);
-                });
+            append(&mut spans, 16, |out| {
+                out.message(field::SCOPE_SPANS_SPANS, |span| {
+                    span.string(field::SPAN_NAME, &text);
+                    span.attribute_str(field::SPAN_ATTRIBUTES, &key, &text);
+                    span.attribute_int(field::SPAN_ATTRIBUTES, &key, len as i64);
+                    span.attribute_int(field::SPAN_ATTRIBUTES, "negative", -(len as i64) - 1);
+                    span.message(field::SPAN_STATUS, |status| {
+                        status.string(field::STATUS_MESSAGE, &text);
+                    });
+                })
             });
             let decoded = decode_spans(&spans);
             assert_eq!(decoded.len(), 1, "len {len}");
@@ -400,11 +485,12 @@ mod tests {
                 .unwrap(),
         ];
         let mut spans = Vec::new();
-        let mut out = Encoder { buf: &mut spans };
-        out.message(field::SCOPE_SPANS_SPANS, |span| {
-            for ip in ips {
-                span.attribute_ip(field::SPAN_ATTRIBUTES, "ip", ip);
-            }
+        append(&mut spans, 16, |out| {
+            out.message(field::SCOPE_SPANS_SPANS, |span| {
+                for ip in ips {
+                    span.attribute_ip(field::SPAN_ATTRIBUTES, "ip", ip);
+                }
+            })
         });
         let span = &decode_spans(&spans)[0];
         for (i, ip) in ips.iter().enumerate() {
@@ -423,8 +509,10 @@ mod tests {
             buf.clear();
             buf.resize(headroom, 0xee);
             for i in 0..count {
-                Encoder { buf: &mut buf }.message(field::SCOPE_SPANS_SPANS, |span| {
-                    span.string(field::SPAN_NAME, &format!("span {i}"));
+                append(&mut buf, 16, |out| {
+                    out.message(field::SCOPE_SPANS_SPANS, |span| {
+                        span.string(field::SPAN_NAME, &format!("span {i}"));
+                    })
                 });
             }
             let start = frame.write_head(&mut buf, headroom);

@@ -9,7 +9,7 @@
 //! them and the record as OTLP happens on the exporter's task, off the request path.
 
 use crate::otlp_encode::{
-    field, Encoder, FLAG_SAMPLED, KIND_CLIENT, KIND_INTERNAL, KIND_SERVER, STATUS_ERROR,
+    append, field, Encoder, FLAG_SAMPLED, KIND_CLIENT, KIND_INTERNAL, KIND_SERVER, STATUS_ERROR,
 };
 use crate::record::InvocationRecord;
 use crate::trace::{new_span_id, TraceContext};
@@ -104,6 +104,12 @@ pub struct InstanceSpans {
     pub failed: Option<&'static str>,
 }
 
+impl Collected {
+    fn count(&self) -> usize {
+        self.spans.len() + self.instance.as_ref().map_or(0, InstanceSpans::count)
+    }
+}
+
 impl InstanceSpans {
     fn count(&self) -> usize {
         1 + usize::from(self.instantiated.is_some())
@@ -130,9 +136,7 @@ impl SpanBuffer {
 
     /// Spans collected so far.
     pub fn len(&self) -> usize {
-        self.inner.lock().map_or(0, |c| {
-            c.spans.len() + c.instance.as_ref().map_or(0, InstanceSpans::count)
-        })
+        self.inner.lock().map_or(0, |c| c.count())
     }
 
     pub fn is_empty(&self) -> bool {
@@ -227,13 +231,6 @@ pub fn encode_invocation(
     record: &InvocationRecord,
     request: &RequestSpan,
 ) -> usize {
-    let trace_id = request.trace.trace_id.0.to_be_bytes();
-    let server_id = request.trace.span_id.to_be_bytes();
-    let flags = if request.trace.sampled {
-        FLAG_SAMPLED
-    } else {
-        0
-    };
     let start = request.arrived_unix_ns;
     let end = request
         .finished
@@ -241,8 +238,33 @@ pub fn encode_invocation(
         .max(start);
     let collected = request.children.take();
     let failed = server_error(record);
+    // Room for the usual spans; a bigger invocation (a long trap message, many children) is
+    // encoded again with the room it turned out to need.
+    let room = 1024
+        + 320 * collected.count()
+        + record.error.as_ref().map_or(0, |e| 2 * e.len())
+        + record.backtrace.as_ref().map_or(0, String::len);
+    append(out, room, |encoder| {
+        encode_spans(encoder, record, request, &collected, (start, end), failed)
+    })
+}
 
-    let mut encoder = Encoder { buf: out };
+/// The SERVER span and its children, as [`encode_invocation`] appends them.
+fn encode_spans(
+    encoder: &mut Encoder<'_>,
+    record: &InvocationRecord,
+    request: &RequestSpan,
+    collected: &Collected,
+    (start, end): (u64, u64),
+    failed: bool,
+) -> usize {
+    let trace_id = request.trace.trace_id.0.to_be_bytes();
+    let server_id = request.trace.span_id.to_be_bytes();
+    let flags = if request.trace.sampled {
+        FLAG_SAMPLED
+    } else {
+        0
+    };
     encoder.message(field::SCOPE_SPANS_SPANS, |span| {
         span.bytes(field::SPAN_TRACE_ID, &trace_id);
         span.bytes(field::SPAN_SPAN_ID, &server_id);
@@ -251,9 +273,9 @@ pub fn encode_invocation(
         }
         span.fixed32(field::SPAN_FLAGS, flags);
         span.message_string(field::SPAN_NAME, |name| {
-            name.extend_from_slice(record.method.as_bytes());
-            name.push(b' ');
-            name.extend_from_slice(record.route.as_bytes());
+            name.put_slice(record.method.as_bytes());
+            name.put_slice(b" ");
+            name.put_slice(record.route.as_bytes());
         });
         span.uint(field::SPAN_KIND, KIND_SERVER);
         span.fixed64(field::SPAN_START, start);
@@ -306,7 +328,7 @@ pub fn encode_invocation(
         let instantiated = instance.instantiated;
         let until = instance.ran_until;
         child.encode(
-            &mut encoder,
+            encoder,
             None,
             ("instantiate", Some(&instance.component)),
             SpanKind::Internal,
@@ -317,7 +339,7 @@ pub fn encode_invocation(
         count += 1;
         if let Some(instantiated) = instantiated {
             child.encode(
-                &mut encoder,
+                encoder,
                 None,
                 ("execute", Some(&instance.component)),
                 SpanKind::Internal,
@@ -330,7 +352,7 @@ pub fn encode_invocation(
     }
     for span in &collected.spans {
         child.encode(
-            &mut encoder,
+            encoder,
             span.span_id,
             (&span.name, None),
             span.kind,
@@ -374,9 +396,9 @@ impl Child<'_> {
             match name {
                 (text, None) => span.string(field::SPAN_NAME, text),
                 (operation, Some(subject)) => span.message_string(field::SPAN_NAME, |name| {
-                    name.extend_from_slice(operation.as_bytes());
-                    name.push(b' ');
-                    name.extend_from_slice(subject.as_bytes());
+                    name.put_slice(operation.as_bytes());
+                    name.put_slice(b" ");
+                    name.put_slice(subject.as_bytes());
                 }),
             }
             span.uint(
@@ -403,6 +425,15 @@ impl Child<'_> {
 
 /// The HTTP semantic-convention attributes and the invocation record's figures.
 fn server_attributes(span: &mut Encoder<'_>, record: &InvocationRecord, request: &RequestSpan) {
+    span.local(|span| server_attributes_local(span, record, request));
+}
+
+#[inline(always)]
+fn server_attributes_local(
+    span: &mut Encoder<'_>,
+    record: &InvocationRecord,
+    request: &RequestSpan,
+) {
     const A: u32 = field::SPAN_ATTRIBUTES;
     let int = |span: &mut Encoder<'_>, key: &str, n: u64| {
         span.attribute_int(A, key, i64::try_from(n).unwrap_or(i64::MAX))
@@ -420,14 +451,15 @@ fn server_attributes(span: &mut Encoder<'_>, record: &InvocationRecord, request:
         Some(head) => {
             span.attribute_str(A, "url.path", head.uri.path());
             span.attribute_str(A, "network.protocol.version", head.protocol_version);
-            let from_host = match (&head.authority, &head.host) {
-                (None, Some(host)) => http::uri::Authority::try_from(host.as_bytes()).ok(),
-                _ => None,
+            let named = match (&head.authority, &head.host) {
+                (Some(authority), _) => Some((authority.host(), authority.port_u16())),
+                (None, Some(host)) => host_and_port(host.as_bytes()),
+                (None, None) => None,
             };
-            match head.authority.as_ref().or(from_host.as_ref()) {
-                Some(authority) => {
-                    span.attribute_str(A, "server.address", authority.host());
-                    if let Some(port) = authority.port_u16() {
+            match named {
+                Some((host, port)) => {
+                    span.attribute_str(A, "server.address", host.trim_matches(['[', ']']));
+                    if let Some(port) = port {
                         server_port = port;
                     }
                 }
@@ -449,7 +481,7 @@ fn server_attributes(span: &mut Encoder<'_>, record: &InvocationRecord, request:
     span.attribute_str(A, "wasmgate.outcome", record.outcome);
     span.attribute_str(A, "wasmgate.component", &record.component);
     span.attribute_str(A, "wasmgate.executor", record.executor);
-    span.attribute(A, "wasmgate.cold_start", &Value::Bool(record.cold_start));
+    span.attribute_bool(A, "wasmgate.cold_start", record.cold_start);
     int(
         span,
         "wasmgate.instantiate_time_us",
@@ -472,6 +504,41 @@ fn server_attributes(span: &mut Encoder<'_>, record: &InvocationRecord, request:
     }
     int(span, "wasmgate.stdout_lines", record.stdout_lines);
     int(span, "wasmgate.stderr_lines", record.stderr_lines);
+}
+
+/// The host and port a `Host` header names, or `None` when it is not a valid `host[:port]`
+/// (RFC 3986's characters, a decimal port that fits 16 bits). Cheaper than parsing it as an
+/// `http::uri::Authority`, which it runs on every exported request.
+fn host_and_port(value: &[u8]) -> Option<(&str, Option<u16>)> {
+    let allowed = |b: &u8| {
+        matches!(b, b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'!'
+            | b'$' | b'&' | b'\'' | b'(' | b')' | b'*' | b'+' | b',' | b';' | b'=' | b'%' | b':'
+            | b'[' | b']')
+    };
+    if value.is_empty() || !value.iter().all(allowed) {
+        return None;
+    }
+    let text = std::str::from_utf8(value).ok()?;
+    // An IPv6 literal's colons are inside its brackets; the port's colon follows them.
+    let host_end = match text.strip_prefix('[') {
+        Some(rest) => rest.find(']')? + 2,
+        None => text.find(':').unwrap_or(text.len()),
+    };
+    let (host, rest) = text.split_at(host_end);
+    if host.is_empty() || (!host.starts_with('[') && host.contains(['[', ']'])) {
+        return None;
+    }
+    let port = match rest {
+        "" | ":" => None,
+        _ => {
+            let digits = rest.strip_prefix(':')?;
+            if !digits.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            Some(digits.parse::<u16>().ok()?)
+        }
+    };
+    Some((host, port))
 }
 
 /// `url.full` as spans may show it: no user info, no query (query strings carry tokens and
@@ -633,6 +700,14 @@ mod tests {
             ("shop.example:8443", "shop.example", 8443),
             ("shop.example", "shop.example", 8080),
             ("not a host", "127.0.0.1", 8080),
+            ("[::1]:9000", "::1", 9000),
+            ("[2001:db8::7]", "2001:db8::7", 8080),
+            ("shop.example:", "shop.example", 8080),
+            ("shop.example:70000", "127.0.0.1", 8080),
+            ("shop.example:80:81", "127.0.0.1", 8080),
+            ("a]b:80", "127.0.0.1", 8080),
+            ("[::1", "127.0.0.1", 8080),
+            ("user@shop.example", "127.0.0.1", 8080),
         ] {
             let mut request = request();
             request.http = Some(RequestHead {
