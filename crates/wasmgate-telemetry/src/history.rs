@@ -54,8 +54,7 @@ impl History {
         }
     }
 
-    pub fn push(&self, record: InvocationRecord) {
-        let record = Arc::new(record);
+    pub fn push(&self, record: Arc<InvocationRecord>) {
         // Followers are rare; without any, this is one atomic load.
         if self.live.receiver_count() > 0 {
             let _ = self.live.send(record.clone());
@@ -144,7 +143,7 @@ mod tests {
     fn keeps_the_newest_up_to_capacity() {
         let history = History::new(3);
         for id in 1..=5 {
-            history.push(record(id, "/a", "ok"));
+            history.push(Arc::new(record(id, "/a", "ok")));
         }
         let ids: Vec<u64> = history
             .query(&InvocationQuery::default())
@@ -157,10 +156,10 @@ mod tests {
     #[test]
     fn filters_by_route_outcome_and_limit() {
         let history = History::new(10);
-        history.push(record(1, "/a", "ok"));
-        history.push(record(2, "/b", "trap"));
-        history.push(record(3, "/a", "trap"));
-        history.push(record(4, "/a", "ok"));
+        history.push(Arc::new(record(1, "/a", "ok")));
+        history.push(Arc::new(record(2, "/b", "trap")));
+        history.push(Arc::new(record(3, "/a", "trap")));
+        history.push(Arc::new(record(4, "/a", "ok")));
         let query = InvocationQuery {
             route: Some("/a".into()),
             outcome: Some("trap".into()),
@@ -191,7 +190,7 @@ mod tests {
     #[test]
     fn zero_capacity_keeps_nothing() {
         let history = History::new(0);
-        history.push(record(1, "/a", "ok"));
+        history.push(Arc::new(record(1, "/a", "ok")));
         assert!(history.is_empty());
     }
 }

@@ -86,6 +86,7 @@ impl Telemetry {
         self.inbox.settle(|batch| {
             let mut sink = self.spans.get().map(SpanExport::sink);
             for (record, request) in batch {
+                let record = Arc::new(record);
                 if let (Some(request), Some(sink)) = (request, sink.as_mut()) {
                     sink.push(record.clone(), request);
                 }
@@ -158,6 +159,7 @@ impl Telemetry {
             }
             return;
         }
+        let record = Arc::new(record);
         if let (Some(request), Some(export)) = (request, self.spans.get()) {
             export.sink().push(record.clone(), request);
         }
@@ -170,7 +172,7 @@ impl Telemetry {
         self.emit_traced(record, None);
     }
 
-    fn publish(&self, record: InvocationRecord) {
+    fn publish(&self, record: Arc<InvocationRecord>) {
         self.metrics.observe(&record);
         // The log line is written from the history's live feed, off the request path (the
         // binary's access log).

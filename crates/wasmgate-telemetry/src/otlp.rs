@@ -284,7 +284,7 @@ fn percent_decode(text: &str) -> Result<String, String> {
     String::from_utf8(out).map_err(|_| "a value does not decode to UTF-8".to_string())
 }
 
-type Finished = (InvocationRecord, RequestSpan);
+type Finished = (Arc<InvocationRecord>, RequestSpan);
 
 /// The queue between requests and the export task.
 struct Queue {
@@ -375,7 +375,7 @@ pub struct SpanSink<'a> {
 
 impl SpanSink<'_> {
     /// Queues one invocation's spans, or drops and counts them when the queue is full.
-    pub fn push(&mut self, record: InvocationRecord, request: RequestSpan) {
+    pub fn push(&mut self, record: Arc<InvocationRecord>, request: RequestSpan) {
         if self.pending.len() < self.export.queue.capacity {
             self.pending.push((record, request));
         } else {
