@@ -69,11 +69,14 @@ impl Telemetry {
         let telemetry = Arc::downgrade(self);
         std::thread::Builder::new()
             .name("wasmgate-telemetry".into())
-            .spawn(move || loop {
-                std::thread::sleep(publisher::PUBLISH_INTERVAL);
-                match telemetry.upgrade() {
-                    Some(telemetry) => telemetry.settle(),
-                    None => return,
+            .spawn(move || {
+                let mut rest = publisher::PUBLISH_INTERVAL;
+                loop {
+                    std::thread::sleep(rest);
+                    match telemetry.upgrade() {
+                        Some(telemetry) => rest = publisher::next_rest(rest, telemetry.settle()),
+                        None => return,
+                    }
                 }
             })?;
         self.inbox.set_piped();
@@ -81,8 +84,8 @@ impl Telemetry {
     }
 
     /// Publishes every record emitted so far (and hands their spans to the exporter). Readers
-    /// of metrics and history call it first.
-    pub fn settle(&self) {
+    /// of metrics and history call it first. False when there was none.
+    pub fn settle(&self) -> bool {
         self.inbox.settle(|batch| {
             let mut sink = self.spans.get().map(SpanExport::sink);
             for (record, request) in batch {
@@ -92,7 +95,7 @@ impl Telemetry {
                 }
                 self.publish(record);
             }
-        });
+        })
     }
 
     /// Telemetry turned off (`wasmgate up --no-telemetry`): no metrics observed, no history,

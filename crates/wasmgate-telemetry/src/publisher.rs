@@ -13,8 +13,22 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
-/// How often the publisher thread publishes what was queued.
+/// How often the publisher thread publishes what was queued while records come in.
 pub const PUBLISH_INTERVAL: Duration = Duration::from_millis(10);
+
+/// The longest the publisher rests when no records come: each empty look doubles the rest up
+/// to this, so an idle server's publisher wakes a few times a second instead of a hundred.
+/// Nothing waits on it meanwhile: readers of metrics and history settle the queue themselves.
+pub const IDLE_INTERVAL: Duration = Duration::from_millis(500);
+
+/// The rest after a look that found `published` records, given the rest before it.
+pub fn next_rest(rest: Duration, published: bool) -> Duration {
+    if published {
+        PUBLISH_INTERVAL
+    } else {
+        (rest * 2).min(IDLE_INTERVAL)
+    }
+}
 
 /// Records queued at most; the request that finds the queue this full publishes it itself, so
 /// a stalled publisher slows requests down instead of losing records or growing memory.
@@ -55,17 +69,19 @@ impl<T> Inbox<T> {
         queued.len() >= QUEUE_LIMIT
     }
 
-    /// Takes everything queued so far and hands it to `publish`, in order.
-    pub(crate) fn settle(&self, publish: impl FnOnce(std::vec::Drain<'_, T>)) {
+    /// Takes everything queued so far and hands it to `publish`, in order; false when there
+    /// was nothing.
+    pub(crate) fn settle(&self, publish: impl FnOnce(std::vec::Drain<'_, T>)) -> bool {
         let mut batch = self.publishing.lock().unwrap_or_else(|p| p.into_inner());
         {
             let mut queued = self.queued.lock().unwrap_or_else(|p| p.into_inner());
             if queued.is_empty() {
-                return;
+                return false;
             }
             std::mem::swap(&mut *queued, &mut *batch);
         }
         publish(batch.drain(..));
+        true
     }
 }
 
@@ -84,10 +100,24 @@ mod tests {
             assert!(!inbox.queue(record(id)));
         }
         let mut seen = Vec::new();
-        inbox.settle(|batch| seen.extend(batch));
+        assert!(inbox.settle(|batch| seen.extend(batch)));
         assert_eq!(seen, [0, 1, 2, 3, 4]);
-        inbox.settle(|batch| seen.extend(batch));
+        assert!(!inbox.settle(|batch| seen.extend(batch)));
         assert_eq!(seen.len(), 5, "nothing is published twice");
+    }
+
+    #[test]
+    fn an_idle_publisher_rests_longer_up_to_a_limit_and_is_brisk_again_with_work() {
+        let mut rest = PUBLISH_INTERVAL;
+        let mut rests = Vec::new();
+        for _ in 0..10 {
+            rest = next_rest(rest, false);
+            rests.push(rest);
+        }
+        assert_eq!(rests[0], PUBLISH_INTERVAL * 2);
+        assert!(rests.windows(2).all(|w| w[0] <= w[1]));
+        assert_eq!(*rests.last().unwrap(), IDLE_INTERVAL);
+        assert_eq!(next_rest(IDLE_INTERVAL, true), PUBLISH_INTERVAL);
     }
 
     #[test]

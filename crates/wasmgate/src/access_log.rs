@@ -12,6 +12,7 @@
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::broadcast::error::TryRecvError;
 use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::time::{FormatTime, SystemTime};
@@ -23,11 +24,17 @@ pub const TARGET: &str = "wasmgate::invocation";
 /// Bytes written at once: `PIPE_BUF`, the most a pipe takes atomically.
 const BATCH_BYTES: usize = 4096;
 
-/// How long the thread rests between looks at the feed. Waiting on the feed instead would
-/// make a busy server wake it (a futex wake in the request path) for almost every record;
-/// resting, it wakes about 100 times a second and finds a batch waiting. The feed holds
-/// [`wasmgate_telemetry::LIVE_BUFFER`] records, 10 ms of 100k requests a second.
-const REST: std::time::Duration = std::time::Duration::from_millis(10);
+/// How long the thread rests between looks at the feed while records come in. Waiting on the
+/// feed instead would make a busy server wake it (a futex wake in the request path) for
+/// almost every record; resting, it wakes about 100 times a second and finds a batch waiting.
+/// The feed holds [`wasmgate_telemetry::LIVE_BUFFER`] records, 10 ms of 100k requests a
+/// second.
+const REST: Duration = Duration::from_millis(10);
+
+/// The longest rest when no records come: each empty look doubles the rest up to this, so an
+/// idle server's log thread wakes twice a second, not a hundred times. The first line after a
+/// quiet spell is written at most this late; records are published in batches anyway.
+const IDLE_REST: Duration = Duration::from_millis(500);
 
 /// The running writer; [`AccessLog::finish`] writes what is left and stops it.
 pub struct AccessLog {
@@ -41,6 +48,8 @@ impl AccessLog {
     pub fn finish(mut self) {
         self.stop.store(true, Ordering::Relaxed);
         if let Some(thread) = self.thread.take() {
+            // It may be resting for up to IDLE_REST; the drain after this wake-up is its last.
+            thread.thread().unpark();
             let _ = thread.join();
         }
     }
@@ -61,12 +70,14 @@ pub fn start(telemetry: &Arc<Telemetry>, json: bool) -> std::io::Result<AccessLo
             let mut batch = Vec::with_capacity(BATCH_BYTES);
             let mut line = Vec::with_capacity(512);
             let mut clock = Timestamps::default();
+            let mut rest = REST;
             loop {
                 // Read before draining: a stop asked for before this drain is covered by it.
                 let last = stopping.load(Ordering::Relaxed);
                 loop {
                     match records.try_recv() {
                         Ok(record) => {
+                            rest = REST;
                             line.clear();
                             format_line(&mut line, &record, json, &mut clock);
                             if batch.len() + line.len() > BATCH_BYTES {
@@ -92,7 +103,10 @@ pub fn start(telemetry: &Arc<Telemetry>, json: bool) -> std::io::Result<AccessLo
                 if last {
                     return;
                 }
-                std::thread::sleep(REST);
+                let rested = rest;
+                // Doubled now, and back to REST if the next look finds a record.
+                rest = (rest * 2).min(IDLE_REST);
+                std::thread::park_timeout(rested);
             }
         })?;
     Ok(AccessLog {

@@ -356,3 +356,65 @@ async fn the_last_requests_are_logged_before_a_graceful_exit() {
     }
     assert_eq!(count(), 20, "{}", server.stderr());
 }
+
+/// Voluntary context switches (wake-ups) so far of process `pid`'s threads named `name`.
+fn wakeups(pid: u32, name: &str) -> u64 {
+    let mut total = 0;
+    let mut found = false;
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
+        let task = task.unwrap().path();
+        let comm = std::fs::read_to_string(task.join("comm")).unwrap_or_default();
+        // The kernel keeps the first 15 bytes of a thread's name.
+        if comm.trim() != &name[..name.len().min(15)] {
+            continue;
+        }
+        found = true;
+        let status = std::fs::read_to_string(task.join("status")).unwrap_or_default();
+        total += status
+            .lines()
+            .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .unwrap();
+    }
+    assert!(found, "no thread named {name}");
+    total
+}
+
+#[tokio::test]
+async fn an_idle_server_lets_its_telemetry_threads_rest_and_wakes_them_with_work() {
+    let server = Server::start(&manifest());
+    assert_eq!(get(server.addr, "/ok").await.status, 200);
+    let pid = server.child.id();
+    // Both threads look every 10 ms while records come, and double their rest after each
+    // empty look, up to half a second.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let threads = ["wasmgate-telemetry", "wasmgate-access-log"];
+    let before: Vec<u64> = threads.iter().map(|t| wakeups(pid, t)).collect();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    for (thread, before) in threads.iter().zip(before) {
+        let woken = wakeups(pid, thread) - before;
+        // About 4 at 500 ms; 200 at the busy pace.
+        assert!(woken <= 8, "{thread} woke {woken} times in 2 s of idleness");
+    }
+    // A request after the quiet spell still gets its log line promptly.
+    let lines = || {
+        server
+            .stderr()
+            .lines()
+            .filter(|l| l.contains("\"message\":\"invocation\""))
+            .count()
+    };
+    assert_eq!(lines(), 1, "{}", server.stderr());
+    assert_eq!(get(server.addr, "/ok").await.status, 200);
+    let started = Instant::now();
+    while lines() < 2 && started.elapsed() < Duration::from_secs(5) {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(lines(), 2, "{}", server.stderr());
+    // At most the two rests (publisher, log thread) at their longest.
+    assert!(
+        started.elapsed() < Duration::from_millis(1500),
+        "the line took {:?}",
+        started.elapsed()
+    );
+}
