@@ -1,6 +1,7 @@
 //! The recent-invocations ring: the last N records, newest first, filtered on query. Bounded so
 //! a busy server's memory does not grow with its traffic.
 
+use crate::publisher::Doze;
 use crate::record::InvocationRecord;
 use serde::Deserialize;
 use std::collections::VecDeque;
@@ -11,6 +12,9 @@ pub struct History {
     records: Mutex<VecDeque<Arc<InvocationRecord>>>,
     /// Every record as it is pushed, for followers (`wasmgate logs --follow`).
     live: tokio::sync::broadcast::Sender<Arc<InvocationRecord>>,
+    /// A follower thread that rests between drains (the access log), woken by the first record
+    /// after a quiet spell: resting longer, it would miss what the feed cannot hold.
+    follower: Doze,
 }
 
 /// `GET /api/invocations?route=&outcome=&component=&limit=`
@@ -51,6 +55,7 @@ impl History {
             capacity,
             records: Mutex::new(VecDeque::with_capacity(capacity.min(4096))),
             live: tokio::sync::broadcast::channel(LIVE_BUFFER).0,
+            follower: Doze::default(),
         }
     }
 
@@ -58,6 +63,7 @@ impl History {
         // Followers are rare; without any, this is one atomic load.
         if self.live.receiver_count() > 0 {
             let _ = self.live.send(record.clone());
+            self.follower.nudge();
         }
         if self.capacity == 0 {
             return;
@@ -70,6 +76,11 @@ impl History {
             records.pop_back();
         }
         records.push_front(record);
+    }
+
+    /// How a follower thread rests and is woken (see [`Doze`]).
+    pub fn follower_doze(&self) -> &Doze {
+        &self.follower
     }
 
     /// Records as they are pushed from now on. A follower that falls more than

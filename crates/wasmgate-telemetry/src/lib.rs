@@ -27,6 +27,7 @@ pub use otlp::{OtlpConfig, OtlpConfigError, SpanExport, SpanSink};
 pub use otlp_transport::{public_tls_client_config, Protocol as OtlpProtocol, GRPC_EXPORT_PATH};
 pub use prometheus_client::metrics::counter::Counter;
 pub use prometheus_client::metrics::gauge::Gauge;
+pub use publisher::Doze;
 pub use record::{count_lines, method_label, HostCallSummary, InvocationRecord};
 pub use sampler::Sampler;
 pub use summary::{summarize, Percentiles, RouteSummary, RoutesSummary, RATE_WINDOW_MS};
@@ -67,18 +68,27 @@ impl Telemetry {
     /// telemetry is dropped.
     pub fn start_publisher(self: &Arc<Self>) -> std::io::Result<()> {
         let telemetry = Arc::downgrade(self);
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("wasmgate-telemetry".into())
             .spawn(move || {
                 let mut rest = publisher::PUBLISH_INTERVAL;
                 loop {
-                    std::thread::sleep(rest);
+                    match telemetry.upgrade() {
+                        // At the busy pace producers are not asked to wake it: a plain sleep.
+                        Some(telemetry) if rest > publisher::PUBLISH_INTERVAL => {
+                            let inbox = &telemetry.inbox;
+                            inbox.doze.rest(rest, || inbox.has_queued());
+                        }
+                        Some(_) => std::thread::sleep(rest),
+                        None => return,
+                    }
                     match telemetry.upgrade() {
                         Some(telemetry) => rest = publisher::next_rest(rest, telemetry.settle()),
                         None => return,
                     }
                 }
             })?;
+        self.inbox.doze.set_thread(thread.thread().clone());
         self.inbox.set_piped();
         Ok(())
     }

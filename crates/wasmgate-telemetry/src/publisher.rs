@@ -10,7 +10,8 @@
 //! the span exporter (its queue's lock, a copy of the record) is the publisher's work too.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
+use std::thread::Thread;
 use std::time::Duration;
 
 /// How often the publisher thread publishes what was queued while records come in.
@@ -18,8 +19,46 @@ pub const PUBLISH_INTERVAL: Duration = Duration::from_millis(10);
 
 /// The longest the publisher rests when no records come: each empty look doubles the rest up
 /// to this, so an idle server's publisher wakes a few times a second instead of a hundred.
-/// Nothing waits on it meanwhile: readers of metrics and history settle the queue themselves.
+/// The first record after the quiet spell wakes it ([`Doze`]), so batches stay as small as
+/// at the busy pace (a follower's feed holds only so many records).
 pub const IDLE_INTERVAL: Duration = Duration::from_millis(500);
+
+/// A thread that rests longer than its busy pace while no work comes, and is woken by the
+/// first work that does. Producers pay one relaxed load of a flag that changes only when the
+/// thread starts or ends such a rest.
+#[derive(Default)]
+pub struct Doze {
+    resting: AtomicBool,
+    thread: OnceLock<Thread>,
+}
+
+impl Doze {
+    /// The thread that rests; set once, when it is started.
+    pub fn set_thread(&self, thread: Thread) {
+        let _ = self.thread.set(thread);
+    }
+
+    /// After adding work: wakes the thread if it is resting.
+    #[inline]
+    pub fn nudge(&self) {
+        if self.resting.load(Ordering::Relaxed) && self.resting.swap(false, Ordering::SeqCst) {
+            if let Some(thread) = self.thread.get() {
+                thread.unpark();
+            }
+        }
+    }
+
+    /// On the resting thread: waits up to `rest` unless `has_work` finds work already there.
+    /// `has_work` must take the lock producers add work under: either it sees their work, or
+    /// they see the flag set before it and wake the thread.
+    pub fn rest(&self, rest: Duration, has_work: impl FnOnce() -> bool) {
+        self.resting.store(true, Ordering::SeqCst);
+        if !has_work() {
+            std::thread::park_timeout(rest);
+        }
+        self.resting.store(false, Ordering::SeqCst);
+    }
+}
 
 /// The rest after a look that found `published` records, given the rest before it.
 pub fn next_rest(rest: Duration, published: bool) -> Duration {
@@ -41,6 +80,8 @@ pub(crate) struct Inbox<T> {
     publishing: Mutex<Vec<T>>,
     /// Whether a publisher thread runs; without one, records are published as they come.
     piped: AtomicBool,
+    /// The publisher thread, woken by the first record after a quiet spell.
+    pub(crate) doze: Doze,
 }
 
 impl<T> Default for Inbox<T> {
@@ -49,6 +90,7 @@ impl<T> Default for Inbox<T> {
             queued: Mutex::new(Vec::new()),
             publishing: Mutex::new(Vec::new()),
             piped: AtomicBool::new(false),
+            doze: Doze::default(),
         }
     }
 }
@@ -64,9 +106,22 @@ impl<T> Inbox<T> {
 
     /// Queues `record`; returns true when the queue is full and the caller must settle.
     pub(crate) fn queue(&self, record: T) -> bool {
-        let mut queued = self.queued.lock().unwrap_or_else(|p| p.into_inner());
-        queued.push(record);
-        queued.len() >= QUEUE_LIMIT
+        let full = {
+            let mut queued = self.queued.lock().unwrap_or_else(|p| p.into_inner());
+            queued.push(record);
+            queued.len() >= QUEUE_LIMIT
+        };
+        self.doze.nudge();
+        full
+    }
+
+    /// Whether records are waiting (under the queue's lock, as [`Doze::rest`] needs).
+    pub(crate) fn has_queued(&self) -> bool {
+        !self
+            .queued
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_empty()
     }
 
     /// Takes everything queued so far and hands it to `publish`, in order; false when there
@@ -118,6 +173,30 @@ mod tests {
         assert!(rests.windows(2).all(|w| w[0] <= w[1]));
         assert_eq!(*rests.last().unwrap(), IDLE_INTERVAL);
         assert_eq!(next_rest(IDLE_INTERVAL, true), PUBLISH_INTERVAL);
+    }
+
+    #[test]
+    fn a_resting_thread_is_woken_by_the_first_record() {
+        let inbox = std::sync::Arc::new(Inbox::<u64>::default());
+        let resting = inbox.clone();
+        let thread = std::thread::spawn(move || {
+            let started = std::time::Instant::now();
+            resting
+                .doze
+                .rest(Duration::from_secs(30), || resting.has_queued());
+            started.elapsed()
+        });
+        inbox.doze.set_thread(thread.thread().clone());
+        std::thread::sleep(Duration::from_millis(50));
+        inbox.queue(record(1));
+        let rested = thread.join().unwrap();
+        assert!(rested < Duration::from_secs(10), "rested {rested:?}");
+        // Work already waiting: no rest at all.
+        let started = std::time::Instant::now();
+        inbox
+            .doze
+            .rest(Duration::from_secs(30), || inbox.has_queued());
+        assert!(started.elapsed() < Duration::from_secs(10));
     }
 
     #[test]

@@ -32,8 +32,8 @@ const BATCH_BYTES: usize = 4096;
 const REST: Duration = Duration::from_millis(10);
 
 /// The longest rest when no records come: each empty look doubles the rest up to this, so an
-/// idle server's log thread wakes twice a second, not a hundred times. The first line after a
-/// quiet spell is written at most this late; records are published in batches anyway.
+/// idle server's log thread wakes twice a second, not a hundred times. The first record after
+/// a quiet spell wakes it (the feed holds only so many records).
 const IDLE_REST: Duration = Duration::from_millis(500);
 
 /// The running writer; [`AccessLog::finish`] writes what is left and stops it.
@@ -64,6 +64,7 @@ pub fn start(telemetry: &Arc<Telemetry>, json: bool) -> std::io::Result<AccessLo
     let mut records = telemetry.history.follow();
     let dropped = telemetry.metrics.log_lines_dropped();
     let stopping = stop.clone();
+    let feed = telemetry.clone();
     let thread = std::thread::Builder::new()
         .name("wasmgate-access-log".into())
         .spawn(move || {
@@ -106,9 +107,20 @@ pub fn start(telemetry: &Arc<Telemetry>, json: bool) -> std::io::Result<AccessLo
                 let rested = rest;
                 // Doubled now, and back to REST if the next look finds a record.
                 rest = (rest * 2).min(IDLE_REST);
-                std::thread::park_timeout(rested);
+                if rested > REST {
+                    feed.history
+                        .follower_doze()
+                        .rest(rested, || !records.is_empty());
+                } else {
+                    // At the busy pace the feed does not wake it; finish() still does.
+                    std::thread::park_timeout(rested);
+                }
             }
         })?;
+    telemetry
+        .history
+        .follower_doze()
+        .set_thread(thread.thread().clone());
     Ok(AccessLog {
         stop,
         thread: Some(thread),
