@@ -169,27 +169,35 @@ pub fn request_span<B>(
 }
 
 fn request_head<B>(request: &http::Request<B>) -> RequestHead {
-    let authority = request.uri().authority().cloned();
-    // Kept as sent (sharing the request's buffer) and parsed at export.
-    let host = match authority {
-        None => request.headers().get(http::header::HOST).cloned(),
-        Some(_) => None,
+    let headers = request.headers();
+    let host = match request.uri().authority() {
+        // Userinfo (`user:password@`) is not part of the host, and not for spans.
+        Some(authority) => {
+            let text = authority.as_str();
+            Some(
+                text.rsplit_once('@')
+                    .map_or(text, |(_, host)| host)
+                    .as_bytes(),
+            )
+        }
+        None => headers.get(http::header::HOST).map(|h| h.as_bytes()),
     };
     let method = request.method();
-    RequestHead {
-        uri: request.uri().clone(),
-        authority,
+    RequestHead::new(
+        request.uri().path(),
         host,
-        protocol_version: match request.version() {
+        headers
+            .get(http::header::USER_AGENT)
+            .map(|agent| agent.as_bytes()),
+        match request.version() {
             http::Version::HTTP_09 => "0.9",
             http::Version::HTTP_10 => "1.0",
             http::Version::HTTP_2 => "2",
             http::Version::HTTP_3 => "3",
             _ => "1.1",
         },
-        user_agent: request.headers().get(http::header::USER_AGENT).cloned(),
-        method_original: (method_label(method.as_str()) == "_OTHER").then(|| method.clone()),
-    }
+        (method_label(method.as_str()) == "_OTHER").then(|| method.clone()),
+    )
 }
 
 /// Records a request the server answered itself before it reached a component (a guard
@@ -339,4 +347,52 @@ pub(crate) fn instance_spans(
         ran_until: times.ran_until,
         failed: (outcome != crate::Outcome::Ok).then(|| outcome.as_str()),
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_request_head_copies_path_host_and_user_agent() {
+        let request = http::Request::get("/shop/cart?token=secret")
+            .header(http::header::HOST, "shop.example:8443")
+            .header(http::header::USER_AGENT, "curl/8.5")
+            .body(())
+            .unwrap();
+        let head = request_head(&request);
+        assert_eq!(head.path(), "/shop/cart");
+        assert_eq!(head.host(), Some(&b"shop.example:8443"[..]));
+        assert_eq!(head.user_agent(), Some("curl/8.5"));
+        assert_eq!(head.protocol_version, "1.1");
+        assert!(head.method_original.is_none());
+
+        // An absolute-form URI names the host (its userinfo is left out); a user agent that
+        // is not text is left out too.
+        let request = http::Request::builder()
+            .method("PURGE")
+            .uri("http://user:pw@cdn.example:81/a")
+            .header(http::header::HOST, "ignored.example")
+            .header(
+                http::header::USER_AGENT,
+                http::HeaderValue::from_bytes(b"bot\xff").unwrap(),
+            )
+            .body(())
+            .unwrap();
+        let head = request_head(&request);
+        assert_eq!(head.path(), "/a");
+        assert_eq!(head.host(), Some(&b"cdn.example:81"[..]));
+        assert_eq!(head.user_agent(), None);
+        assert_eq!(
+            head.method_original.as_ref().map(|m| m.as_str()),
+            Some("PURGE")
+        );
+
+        let request = http::Request::get("/").body(()).unwrap();
+        let head = request_head(&request);
+        assert_eq!(
+            (head.path(), head.host(), head.user_agent()),
+            ("/", None, None)
+        );
+    }
 }
