@@ -169,10 +169,8 @@ pub struct RequestSpan {
 /// The request line and headers the SERVER span reports.
 ///
 /// The path, host and user agent are copied into one small buffer rather than kept as the
-/// request's own `Bytes`: those share hyper's read buffer, which hyper cannot reuse for the
-/// connection's next request while any of them lives, so keeping them until export made it
-/// allocate a fresh one per request (about 1.3k instructions with the drops, against one
-/// allocation here).
+/// request's own `Bytes`, which share hyper's read buffer until export: one allocation here
+/// cost about 250 fewer instructions than the shared handles' clones and drops on two threads.
 #[derive(Debug, Default)]
 pub struct RequestHead {
     /// The path, then the host the client named, then the user agent, as sent.
