@@ -9,7 +9,7 @@ use std::time::Duration;
 pub struct Prometheus {
     addr: SocketAddr,
     _child: ChildGuard,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl Prometheus {
@@ -47,7 +47,7 @@ impl Prometheus {
         Prometheus {
             addr,
             _child: ChildGuard(child),
-            _dir: dir,
+            dir,
         }
     }
 
@@ -66,21 +66,43 @@ impl Prometheus {
                 _ => format!("%{b:02X}"),
             })
             .collect();
-        let mut stream = TcpStream::connect(self.addr).expect("connect to prometheus");
-        stream
-            .set_read_timeout(Some(Duration::from_secs(10)))
-            .expect("timeout");
+        // Prometheus accepts connections a moment before it answers them all (a query right
+        // after start has been reset); a failed exchange is tried again, for a bounded time.
+        let mut attempts = 0;
+        loop {
+            match self.exchange(&encoded) {
+                Ok(response) => {
+                    return response
+                        .split_once("\r\n\r\n")
+                        .map(|(_, body)| body.to_string())
+                        .unwrap_or(response)
+                }
+                Err(_) if attempts < 40 => {
+                    attempts += 1;
+                    std::thread::sleep(Duration::from_millis(250));
+                }
+                Err(error) => {
+                    let log = std::fs::read_to_string(self.dir.path().join("prometheus.log"))
+                        .unwrap_or_default();
+                    panic!(
+                        "query Prometheus at {}: {error}\nits log:\n{log}",
+                        self.addr
+                    )
+                }
+            }
+        }
+    }
+
+    fn exchange(&self, encoded: &str) -> std::io::Result<String> {
+        let mut stream = TcpStream::connect(self.addr)?;
+        stream.set_read_timeout(Some(Duration::from_secs(10)))?;
         write!(
             stream,
             "GET /api/v1/query?query={encoded} HTTP/1.0\r\nHost: {}\r\n\r\n",
             self.addr
-        )
-        .expect("send query");
+        )?;
         let mut response = String::new();
-        stream.read_to_string(&mut response).expect("read reply");
-        response
-            .split_once("\r\n\r\n")
-            .map(|(_, body)| body.to_string())
-            .unwrap_or(response)
+        stream.read_to_string(&mut response)?;
+        Ok(response)
     }
 }
