@@ -27,7 +27,7 @@ pub use otlp::{OtlpConfig, OtlpConfigError, SpanExport, SpanSink};
 pub use otlp_transport::{public_tls_client_config, Protocol as OtlpProtocol, GRPC_EXPORT_PATH};
 pub use prometheus_client::metrics::counter::Counter;
 pub use prometheus_client::metrics::gauge::Gauge;
-pub use publisher::Doze;
+pub use publisher::{next_rest, Doze, PUBLISH_INTERVAL};
 pub use record::{count_lines, method_label, HostCallSummary, InvocationRecord};
 pub use sampler::Sampler;
 pub use summary::{summarize, Percentiles, RouteSummary, RoutesSummary, RATE_WINDOW_MS};
@@ -72,20 +72,10 @@ impl Telemetry {
             .name("wasmgate-telemetry".into())
             .spawn(move || {
                 let mut rest = publisher::PUBLISH_INTERVAL;
-                loop {
-                    match telemetry.upgrade() {
-                        // At the busy pace producers are not asked to wake it: a plain sleep.
-                        Some(telemetry) if rest > publisher::PUBLISH_INTERVAL => {
-                            let inbox = &telemetry.inbox;
-                            inbox.doze.rest(rest, || inbox.has_queued());
-                        }
-                        Some(_) => std::thread::sleep(rest),
-                        None => return,
-                    }
-                    match telemetry.upgrade() {
-                        Some(telemetry) => rest = publisher::next_rest(rest, telemetry.settle()),
-                        None => return,
-                    }
+                while let Some(telemetry) = telemetry.upgrade() {
+                    let inbox = &telemetry.inbox;
+                    inbox.doze.rest(rest, || inbox.has_queued());
+                    rest = publisher::next_rest(rest, telemetry.settle());
                 }
             })?;
         self.inbox.doze.set_thread(thread.thread().clone());

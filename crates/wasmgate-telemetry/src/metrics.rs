@@ -95,8 +95,9 @@ struct InvocationSeries {
 }
 
 /// Route, component, method and status class, by address. The same names at other addresses
-/// (a reload's new route table) get an entry of their own pointing at the same series.
-type SeriesKey = [usize; 4];
+/// (a reload's new route table) get an entry of their own pointing at the same series. A
+/// tuple, not an array: an array of words is hashed as one byte string.
+type SeriesKey = (usize, usize, usize, usize);
 
 /// A multiplicative hash of a few words: the keys are addresses, so SipHash's protection
 /// against chosen keys buys nothing here.
@@ -338,12 +339,12 @@ impl Metrics {
     /// Records a finished invocation.
     pub fn observe(&self, record: &InvocationRecord) {
         let status_class = record.status_class();
-        let key = [
+        let key = (
             Arc::as_ptr(&record.route) as *const u8 as usize,
             Arc::as_ptr(&record.component) as *const u8 as usize,
             record.method.as_ptr() as usize,
             status_class.as_ptr() as usize,
-        ];
+        );
         let cached = self.series.read().unwrap_or_else(|p| p.into_inner());
         match cached.get(&key) {
             Some(series) => self.observe_series(series, record),

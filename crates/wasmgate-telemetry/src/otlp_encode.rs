@@ -207,11 +207,6 @@ impl Encoder<'_> {
         self.pos = end;
     }
 
-    /// A string field whose bytes `write` puts (no intermediate `String`).
-    pub fn message_string(&mut self, field: u32, write: impl FnOnce(&mut Self)) {
-        self.message(field, write);
-    }
-
     /// A `KeyValue` attribute in repeated field `field`.
     pub fn attribute(&mut self, field: u32, key: &str, value: &Value) {
         match value {

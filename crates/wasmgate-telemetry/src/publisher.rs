@@ -49,9 +49,15 @@ impl Doze {
     }
 
     /// On the resting thread: waits up to `rest` unless `has_work` finds work already there.
-    /// `has_work` must take the lock producers add work under: either it sees their work, or
-    /// they see the flag set before it and wake the thread.
+    /// At the busy pace ([`PUBLISH_INTERVAL`]) producers are not asked to wake it: a plain
+    /// wait (which [`Thread::unpark`] still ends). Longer, `has_work` must take the lock
+    /// producers add work under: either it sees their work, or they see the flag set before it
+    /// and wake the thread.
     pub fn rest(&self, rest: Duration, has_work: impl FnOnce() -> bool) {
+        if rest <= PUBLISH_INTERVAL {
+            std::thread::park_timeout(rest);
+            return;
+        }
         self.resting.store(true, Ordering::SeqCst);
         if !has_work() {
             std::thread::park_timeout(rest);
@@ -60,9 +66,10 @@ impl Doze {
     }
 }
 
-/// The rest after a look that found `published` records, given the rest before it.
-pub fn next_rest(rest: Duration, published: bool) -> Duration {
-    if published {
+/// The rest after a look that `found` work, given the rest before it: the busy pace again, or
+/// twice as long up to [`IDLE_INTERVAL`].
+pub fn next_rest(rest: Duration, found: bool) -> Duration {
+    if found {
         PUBLISH_INTERVAL
     } else {
         (rest * 2).min(IDLE_INTERVAL)

@@ -219,11 +219,10 @@ impl RequestHead {
     /// The `User-Agent` header when there was one and it is text.
     pub fn user_agent(&self) -> Option<&str> {
         let start = self.path_len + self.host_len.unwrap_or(0);
-        let agent = &self.text[start..];
         // An empty header and no header read the same: neither says anything.
-        (!agent.is_empty())
-            .then(|| std::str::from_utf8(agent).ok())
-            .flatten()
+        std::str::from_utf8(&self.text[start..])
+            .ok()
+            .filter(|agent| !agent.is_empty())
     }
 }
 
@@ -318,7 +317,7 @@ fn encode_spans(
             span.bytes(field::SPAN_PARENT_SPAN_ID, &parent.to_be_bytes());
         }
         span.fixed32(field::SPAN_FLAGS, flags);
-        span.message_string(field::SPAN_NAME, |name| {
+        span.message(field::SPAN_NAME, |name| {
             name.put_slice(record.method.as_bytes());
             name.put_slice(b" ");
             name.put_slice(record.route.as_bytes());
@@ -441,7 +440,7 @@ impl Child<'_> {
             span.fixed32(field::SPAN_FLAGS, self.flags);
             match name {
                 (text, None) => span.string(field::SPAN_NAME, text),
-                (operation, Some(subject)) => span.message_string(field::SPAN_NAME, |name| {
+                (operation, Some(subject)) => span.message(field::SPAN_NAME, |name| {
                     name.put_slice(operation.as_bytes());
                     name.put_slice(b" ");
                     name.put_slice(subject.as_bytes());

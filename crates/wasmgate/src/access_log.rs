@@ -16,7 +16,7 @@ use std::time::Duration;
 use tokio::sync::broadcast::error::TryRecvError;
 use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::time::{FormatTime, SystemTime};
-use wasmgate_telemetry::{InvocationRecord, Telemetry};
+use wasmgate_telemetry::{next_rest, InvocationRecord, Telemetry};
 
 /// The log target the lines carry; `RUST_LOG=wasmgate::invocation=warn` turns them off.
 pub const TARGET: &str = "wasmgate::invocation";
@@ -24,17 +24,13 @@ pub const TARGET: &str = "wasmgate::invocation";
 /// Bytes written at once: `PIPE_BUF`, the most a pipe takes atomically.
 const BATCH_BYTES: usize = 4096;
 
-/// How long the thread rests between looks at the feed while records come in. Waiting on the
-/// feed instead would make a busy server wake it (a futex wake in the request path) for
-/// almost every record; resting, it wakes about 100 times a second and finds a batch waiting.
-/// The feed holds [`wasmgate_telemetry::LIVE_BUFFER`] records, 10 ms of 100k requests a
-/// second.
-const REST: Duration = Duration::from_millis(10);
-
-/// The longest rest when no records come: each empty look doubles the rest up to this, so an
-/// idle server's log thread wakes twice a second, not a hundred times. The first record after
-/// a quiet spell wakes it (the feed holds only so many records).
-const IDLE_REST: Duration = Duration::from_millis(500);
+/// How long the thread rests between looks at the feed while records come in: the
+/// publisher's pace. Waiting on the feed instead would make a busy server wake it (a futex
+/// wake in the request path) for almost every record; resting, it wakes about 100 times a
+/// second and finds a batch waiting. The feed holds [`wasmgate_telemetry::LIVE_BUFFER`]
+/// records, 10 ms of 100k requests a second. With no records it rests longer, up to half a
+/// second, and the first record after such a rest wakes it (`wasmgate_telemetry::Doze`).
+const REST: Duration = wasmgate_telemetry::PUBLISH_INTERVAL;
 
 /// The running writer; [`AccessLog::finish`] writes what is left and stops it.
 pub struct AccessLog {
@@ -48,7 +44,8 @@ impl AccessLog {
     pub fn finish(mut self) {
         self.stop.store(true, Ordering::Relaxed);
         if let Some(thread) = self.thread.take() {
-            // It may be resting for up to IDLE_REST; the drain after this wake-up is its last.
+            // It may be resting for up to half a second; the drain after this wake-up is its
+            // last.
             thread.thread().unpark();
             let _ = thread.join();
         }
@@ -74,10 +71,11 @@ pub fn start(telemetry: &Arc<Telemetry>, json: bool) -> std::io::Result<AccessLo
             loop {
                 // Read before draining: a stop asked for before this drain is covered by it.
                 let last = stopping.load(Ordering::Relaxed);
+                let mut found = false;
                 loop {
                     match records.try_recv() {
                         Ok(record) => {
-                            rest = REST;
+                            found = true;
                             // Formatted straight into the batch; a line that takes it over
                             // the limit goes first in the next one.
                             let start = batch.len();
@@ -104,17 +102,10 @@ pub fn start(telemetry: &Arc<Telemetry>, json: bool) -> std::io::Result<AccessLo
                 if last {
                     return;
                 }
-                let rested = rest;
-                // Doubled now, and back to REST if the next look finds a record.
-                rest = (rest * 2).min(IDLE_REST);
-                if rested > REST {
-                    feed.history
-                        .follower_doze()
-                        .rest(rested, || !records.is_empty());
-                } else {
-                    // At the busy pace the feed does not wake it; finish() still does.
-                    std::thread::park_timeout(rested);
-                }
+                rest = next_rest(rest, found);
+                feed.history
+                    .follower_doze()
+                    .rest(rest, || !records.is_empty());
             }
         })?;
     telemetry
