@@ -170,6 +170,8 @@ cargo_build() {
 }
 
 NATIVE_BIN="$TARGET_DIR/release/native-hello"
+OTLP_SINK_BIN="$TARGET_DIR/release/otlp-sink"
+SINK_PID=""
 SERVICE_NATIVE_BIN="$TARGET_DIR/service-native/release/service-hyper-wasmedge"
 WASMGATE_BIN=${WASMGATE_BIN:-$TARGET_DIR/release/wasmgate}
 if [[ $SKIP_BUILD != 1 ]]; then
@@ -304,23 +306,13 @@ if [[ $SKIP_WASMGATE != 1 ]]; then
         port=$(free_port)
         start_server wasmgate-notel "$port" env RUST_LOG=info "$WASMGATE_BIN" up "$HELLO_APP" --listen "127.0.0.1:$port" \
             --admin-listen 127.0.0.1:0 --cache-dir "$CACHE/wasmgate-compiled" --no-telemetry
-        # A local OTLP/HTTP receiver that reads each export and answers 200, as a collector would.
+        # A local OTLP/HTTP receiver that reads each export and answers 200, as a collector
+        # would (bench/native-hello's otlp-sink: a lean one, since it shares the cores).
+        [[ -x $OTLP_SINK_BIN ]] || die "otlp-sink binary not found at $OTLP_SINK_BIN (cargo build --release -p native-hello)"
         receiver_port=$(free_port)
-        python3 - "$receiver_port" >"$OUT/otlp-receiver.log" 2>&1 <<'PYEOF' &
-import http.server, sys
-class Receiver(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    def do_POST(self):
-        self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        self.send_response(200)
-        self.send_header("Content-Type", "application/x-protobuf")
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-    def log_message(self, *args):
-        pass
-http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Receiver).serve_forever()
-PYEOF
-        PIDS+=("$!")
+        "$OTLP_SINK_BIN" "127.0.0.1:$receiver_port" >"$OUT/otlp-sink.log" 2>&1 &
+        SINK_PID=$!
+        PIDS+=("$SINK_PID")
         port=$(free_port)
         start_server wasmgate-otlp "$port" env RUST_LOG=info OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf \
             OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:$receiver_port" "$WASMGATE_BIN" up "$HELLO_APP" \
@@ -451,6 +443,12 @@ for name in "${SERVERS[@]}"; do
 done
 if [[ $SKIP_WASMTIME != 1 ]]; then
     printf '  %-15s %s\n' "" "($("$WASMTIME_BIN" --version))"
+fi
+if [[ -n $SINK_PID ]]; then
+    sink_ticks=$(cpu_ticks "$SINK_PID")
+    kill -TERM "$SINK_PID" 2>/dev/null || true
+    wait "$SINK_PID" 2>/dev/null || true
+    echo "OTLP sink: $(tail -n 1 "$OUT/otlp-sink.log"); $(python3 -c "print(f'{$sink_ticks / $CLK_TCK:.2f}')") s of CPU over the run"
 fi
 echo "Raw output: $OUT"
 echo
