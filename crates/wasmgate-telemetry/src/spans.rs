@@ -208,7 +208,12 @@ impl RequestHead {
     }
 
     pub fn path(&self) -> &str {
-        std::str::from_utf8(&self.text[..self.path_len]).unwrap_or_default()
+        std::str::from_utf8(self.path_utf8()).unwrap_or_default()
+    }
+
+    /// The path's bytes: UTF-8, since they were copied from a `str`.
+    fn path_utf8(&self) -> &[u8] {
+        &self.text[..self.path_len]
     }
 
     pub fn host(&self) -> Option<&[u8]> {
@@ -494,7 +499,7 @@ fn server_attributes_local(
     let mut server_port = request.local_addr.port();
     match &request.http {
         Some(head) => {
-            span.attribute_str(A, "url.path", head.path());
+            span.attribute_text(A, "url.path", head.path_utf8());
             span.attribute_str(A, "network.protocol.version", head.protocol_version);
             let named = head.host().and_then(host_and_port);
             match named {
