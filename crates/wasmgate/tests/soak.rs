@@ -3,7 +3,7 @@
 //! own error, and the server's memory must not creep.
 //!
 //! `WASMGATE_SOAK_REQUESTS` sets the number of requests (default 20 000; the issue's
-//! million-request run is `WASMGATE_SOAK_REQUESTS=1000000 cargo test --release --test soak`).
+//! million-request run is `WASMGATE_SOAK_REQUESTS=1000000 cargo test --profile ci --test soak`).
 
 mod support;
 
