@@ -226,7 +226,7 @@ impl Encoder<'_> {
     #[inline(always)]
     pub fn attribute_text(&mut self, field: u32, key: &str, utf8: &[u8]) {
         let any_len = 1 + varint_len(utf8.len() as u64) + utf8.len();
-        if let Some(window) = self.attribute_window(field, key) {
+        if let Some(window) = self.attribute_window(field, key, any_len) {
             let mut at = head_at(window, field, key.as_bytes(), any_len);
             at = varint_at(window, at, u64::from(field::ANY_STRING << 3 | LEN));
             at = varint_at(window, at, utf8.len() as u64);
@@ -241,7 +241,7 @@ impl Encoder<'_> {
     #[inline(always)]
     pub fn attribute_int(&mut self, field: u32, key: &str, value: i64) {
         let any_len = 1 + varint_len(value as u64);
-        if let Some(window) = self.attribute_window(field, key) {
+        if let Some(window) = self.attribute_window(field, key, any_len) {
             let mut at = head_at(window, field, key.as_bytes(), any_len);
             at = varint_at(window, at, u64::from(field::ANY_INT << 3 | VARINT));
             // int64 is encoded as its two's-complement bits; no zig-zag.
@@ -262,7 +262,7 @@ impl Encoder<'_> {
 
     #[inline(always)]
     pub fn attribute_bool(&mut self, field: u32, key: &str, value: bool) {
-        if let Some(window) = self.attribute_window(field, key) {
+        if let Some(window) = self.attribute_window(field, key, 2) {
             let mut at = head_at(window, field, key.as_bytes(), 2);
             at = varint_at(window, at, u64::from(field::ANY_BOOL << 3 | VARINT));
             at = varint_at(window, at, u64::from(value));
@@ -274,12 +274,18 @@ impl Encoder<'_> {
     }
 
     /// The next [`WINDOW`] bytes of the output, when an attribute's head can be written there
-    /// in one go: a field number of one tag byte, a key of at most [`WINDOW_KEY_MAX`] bytes, and
-    /// that much room left. Writing into a fixed-size window takes one bounds check per
-    /// attribute instead of one per byte (a SERVER span has about 25 attributes).
+    /// in one go: a field number of one tag byte, a key of at most [`WINDOW_KEY_MAX`] bytes, a
+    /// `KeyValue` short enough for one-byte lengths (the usual case; `any_len` is its value's
+    /// length), and that much room left. Writing into a fixed-size window takes one bounds
+    /// check per attribute instead of one per byte (a SERVER span has about 25 attributes).
     #[inline(always)]
-    fn attribute_window(&mut self, field: u32, key: &str) -> Option<&mut [u8; WINDOW]> {
-        if field >= 16 || key.len() > WINDOW_KEY_MAX {
+    fn attribute_window(
+        &mut self,
+        field: u32,
+        key: &str,
+        any_len: usize,
+    ) -> Option<&mut [u8; WINDOW]> {
+        if field >= 16 || key.len() > WINDOW_KEY_MAX || kv_len(key.len(), any_len) >= 0x80 {
             return None;
         }
         let end = self.pos.checked_add(WINDOW)?;
@@ -303,55 +309,45 @@ impl Encoder<'_> {
     /// The `KeyValue` up to its `AnyValue`'s fields, which take `any_len` bytes and follow.
     #[inline(always)]
     fn attribute_head(&mut self, field: u32, key: &str, any_len: usize) {
-        let key_len = key.len();
-        let kv_len =
-            1 + varint_len(key_len as u64) + key_len + 1 + varint_len(any_len as u64) + any_len;
         self.key(field, LEN);
-        self.varint(kv_len as u64);
+        self.varint(kv_len(key.len(), any_len) as u64);
         self.bytes(field::KEY_VALUE_KEY, key.as_bytes());
         self.key(field::KEY_VALUE_VALUE, LEN);
         self.varint(any_len as u64);
     }
 }
 
-/// Room an attribute's head and a number after it may take in a window: tag, a length of up to
-/// ten bytes, the key's tag, length and bytes, the value's tag and length (up to ten bytes),
-/// then the `AnyValue`'s tag and a varint of up to ten bytes: at most 83 bytes.
+/// Room an attribute's head and a number after it may take in a window: tag, length, the
+/// key's tag, length and bytes, the value's tag and length (one byte each but the key), then
+/// the `AnyValue`'s tag and a varint of up to ten bytes: at most 65 bytes.
 const WINDOW: usize = 96;
 const WINDOW_KEY_MAX: usize = 48;
 
+/// A `KeyValue`'s length: its key field and its value field, whose body takes `any_len`.
+#[inline(always)]
+fn kv_len(key_len: usize, any_len: usize) -> usize {
+    1 + varint_len(key_len as u64) + key_len + 1 + varint_len(any_len as u64) + any_len
+}
+
 /// Writes a `KeyValue` up to its `AnyValue`'s fields (which take `any_len` bytes) at the
-/// start of `window`; returns where it stopped.
+/// start of `window`; returns where it stopped. [`Encoder::attribute_window`] has checked that
+/// both lengths take one byte, so every byte's place is known, and with a literal key,
+/// constant.
 #[inline(always)]
 fn head_at(window: &mut [u8; WINDOW], field: u32, key: &[u8], any_len: usize) -> usize {
-    let kv_len = 2 + key.len() + 1 + varint_len(any_len as u64) + any_len;
-    if kv_len < 0x80 {
-        // The usual case (both lengths take one byte): every byte's place is known, and with
-        // a literal key, constant.
-        window[0] = (field << 3 | LEN) as u8;
-        window[1] = kv_len as u8;
-        window[2] = (field::KEY_VALUE_KEY << 3 | LEN) as u8;
-        window[3] = key.len() as u8;
-        let end = 4 + key.len();
-        if let Some(slots) = window.get_mut(4..end) {
-            slots.copy_from_slice(key);
-        }
-        if let Some([value_tag, value_len]) = window.get_mut(end..end + 2) {
-            *value_tag = (field::KEY_VALUE_VALUE << 3 | LEN) as u8;
-            *value_len = any_len as u8;
-        }
-        return end + 2;
-    }
-    let mut at = varint_at(window, 0, u64::from(field << 3 | LEN));
-    at = varint_at(window, at, kv_len as u64);
-    at = varint_at(window, at, u64::from(field::KEY_VALUE_KEY << 3 | LEN));
-    at = varint_at(window, at, key.len() as u64);
-    if let Some(slots) = window.get_mut(at..at + key.len()) {
+    window[0] = (field << 3 | LEN) as u8;
+    window[1] = kv_len(key.len(), any_len) as u8;
+    window[2] = (field::KEY_VALUE_KEY << 3 | LEN) as u8;
+    window[3] = key.len() as u8;
+    let end = 4 + key.len();
+    if let Some(slots) = window.get_mut(4..end) {
         slots.copy_from_slice(key);
     }
-    at += key.len();
-    at = varint_at(window, at, u64::from(field::KEY_VALUE_VALUE << 3 | LEN));
-    varint_at(window, at, any_len as u64)
+    if let Some([value_tag, value_len]) = window.get_mut(end..end + 2) {
+        *value_tag = (field::KEY_VALUE_VALUE << 3 | LEN) as u8;
+        *value_len = any_len as u8;
+    }
+    end + 2
 }
 
 /// Writes `value` as a varint at `at` in `window`; returns where it stopped. The window's size
