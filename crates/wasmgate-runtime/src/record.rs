@@ -11,9 +11,9 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 use wasmgate_capabilities::HostCalls;
-use wasmgate_telemetry::spans::{InstanceSpans, RequestHead, RequestSpan, SpanBuffer};
+use wasmgate_telemetry::spans::{unix_ns_at, InstanceSpans, RequestHead, RequestSpan, SpanBuffer};
 use wasmgate_telemetry::{method_label, HostCallSummary, InvocationRecord, Telemetry};
 
 pub struct Pending {
@@ -27,7 +27,7 @@ pub struct Pending {
     /// HEAD responses have no body to send, so an unpolled body is not a cut one.
     head_request: bool,
     /// The request's SERVER span and its children, only when span export is on.
-    spans: Option<RequestSpan>,
+    spans: Option<Box<RequestSpan>>,
 }
 
 impl Pending {
@@ -80,10 +80,9 @@ impl Pending {
         started: Instant,
         request: Option<&http::Request<B>>,
     ) -> Pending {
-        let spans = request_span(telemetry, context, request, started);
-        let started_at_ms = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64);
+        let arrived_unix_ns = unix_ns_at(started);
+        let spans = request_span(telemetry, context, request, (started, arrived_unix_ns));
+        let started_at_ms = arrived_unix_ns / 1_000_000;
         Pending {
             record: Mutex::new(InvocationRecord {
                 id: context.invocation_id,
@@ -126,7 +125,8 @@ impl Pending {
 impl Drop for Pending {
     fn drop(&mut self) {
         let mut record = std::mem::take(self.record.get_mut().unwrap_or_else(|p| p.into_inner()));
-        record.wall_time_us = self.started.elapsed().as_micros() as u64;
+        let finished = Instant::now();
+        record.wall_time_us = finished.saturating_duration_since(self.started).as_micros() as u64;
         record.request_bytes = *self.request_bytes.get_mut();
         record.response_bytes = *self.response_bytes.get_mut();
         if *self.body_cut.get_mut() && record.outcome == "ok" {
@@ -134,7 +134,7 @@ impl Drop for Pending {
         }
         let mut spans = self.spans.take();
         if let Some(spans) = &mut spans {
-            spans.finished = Some(Instant::now());
+            spans.finished = Some(finished);
         }
         self.telemetry.emit_traced(record, spans);
     }
@@ -146,8 +146,9 @@ pub fn request_span<B>(
     telemetry: &Telemetry,
     context: &RequestContext,
     request: Option<&http::Request<B>>,
-    started: Instant,
-) -> Option<RequestSpan> {
+    // When the request arrived, as an instant and in Unix nanoseconds (`unix_ns_at`).
+    started: (Instant, u64),
+) -> Option<Box<RequestSpan>> {
     // An unsampled request builds no spans at all: most of span export's cost is here and in
     // the export task, not in the decision.
     if !telemetry.tracing() || !context.trace.sampled {
@@ -165,11 +166,25 @@ pub fn request_span<B>(
         context.remote_addr,
     );
     span.http = request.map(request_head);
-    Some(span)
+    Some(Box::new(span))
 }
 
 fn request_head<B>(request: &http::Request<B>) -> RequestHead {
-    let headers = request.headers();
+    // One pass over the headers for both: a request carries only a few, and two lookups
+    // hashed their names (about 240 instructions).
+    let (mut host_header, mut user_agent) = (None, None);
+    for (name, value) in request.headers() {
+        if *name == http::header::HOST {
+            host_header = host_header.or(Some(value.as_bytes()));
+        } else if *name == http::header::USER_AGENT {
+            user_agent = user_agent.or(Some(value.as_bytes()));
+        } else {
+            continue;
+        }
+        if host_header.is_some() && user_agent.is_some() {
+            break;
+        }
+    }
     let host = match request.uri().authority() {
         // Userinfo (`user:password@`) is not part of the host, and not for spans.
         Some(authority) => {
@@ -180,15 +195,13 @@ fn request_head<B>(request: &http::Request<B>) -> RequestHead {
                     .as_bytes(),
             )
         }
-        None => headers.get(http::header::HOST).map(|h| h.as_bytes()),
+        None => host_header,
     };
     let method = request.method();
     RequestHead::new(
         request.uri().path(),
         host,
-        headers
-            .get(http::header::USER_AGENT)
-            .map(|agent| agent.as_bytes()),
+        user_agent,
         match request.version() {
             http::Version::HTTP_09 => "0.9",
             http::Version::HTTP_10 => "1.0",

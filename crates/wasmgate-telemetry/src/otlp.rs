@@ -14,6 +14,7 @@
 use crate::otlp_encode::RequestFrame;
 use crate::otlp_transport::{Protocol, Transport};
 use crate::record::InvocationRecord;
+use crate::route_bytes::RouteBytes;
 use crate::spans::{encode_invocation, RequestSpan};
 use prometheus_client::metrics::counter::Counter;
 use std::sync::{Arc, Mutex};
@@ -284,7 +285,7 @@ fn percent_decode(text: &str) -> Result<String, String> {
     String::from_utf8(out).map_err(|_| "a value does not decode to UTF-8".to_string())
 }
 
-type Finished = (Arc<InvocationRecord>, RequestSpan);
+type Finished = (Arc<InvocationRecord>, Box<RequestSpan>);
 
 /// The queue between requests and the export task.
 struct Queue {
@@ -375,7 +376,7 @@ pub struct SpanSink<'a> {
 
 impl SpanSink<'_> {
     /// Queues one invocation's spans, or drops and counts them when the queue is full.
-    pub fn push(&mut self, record: Arc<InvocationRecord>, request: RequestSpan) {
+    pub fn push(&mut self, record: Arc<InvocationRecord>, request: Box<RequestSpan>) {
         if self.pending.len() < self.export.queue.capacity {
             self.pending.push((record, request));
         } else {
@@ -409,6 +410,7 @@ async fn run(config: OtlpConfig, queue: Arc<Queue>, counters: ExportCounters) {
         counters,
         failures_logged: 0,
         buf: Vec::new(),
+        constants: RouteBytes::default(),
     };
     let mut taken = Vec::new();
     loop {
@@ -434,6 +436,7 @@ struct Exporter {
     /// The batch being encoded, kept from one export to the next: a fresh buffer of a batch's
     /// size (hundreds of KiB) would be fresh pages, faulted in on every export.
     buf: Vec<u8>,
+    constants: RouteBytes,
     max_batch: usize,
     counters: ExportCounters,
     failures_logged: u64,
@@ -450,7 +453,8 @@ impl Exporter {
                 self.buf.clear();
                 self.buf.resize(self.headroom, 0);
             }
-            count += encode_invocation(&mut self.buf, &record, &request) as u64;
+            count +=
+                encode_invocation(&mut self.buf, &mut self.constants, &record, &request) as u64;
             if count as usize >= self.max_batch || invocations.peek().is_none() {
                 self.export(count).await;
                 count = 0;

@@ -12,6 +12,7 @@ use crate::otlp_encode::{
     append, field, Encoder, FLAG_SAMPLED, KIND_CLIENT, KIND_INTERNAL, KIND_SERVER, STATUS_ERROR,
 };
 use crate::record::InvocationRecord;
+use crate::route_bytes::RouteBytes;
 use crate::trace::{new_span_id, TraceContext};
 use std::borrow::Cow;
 use std::net::SocketAddr;
@@ -234,20 +235,15 @@ impl RequestHead {
 impl RequestSpan {
     pub fn new(
         trace: TraceContext,
-        arrived: Instant,
+        (arrived, arrived_unix_ns): (Instant, u64),
         scheme: &'static str,
         local_addr: SocketAddr,
         remote_addr: SocketAddr,
     ) -> RequestSpan {
-        let now = Instant::now();
-        let now_unix_ns = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos() as u64);
-        let ago = now.saturating_duration_since(arrived).as_nanos() as u64;
         RequestSpan {
             trace,
             arrived,
-            arrived_unix_ns: now_unix_ns.saturating_sub(ago),
+            arrived_unix_ns,
             finished: None,
             scheme,
             local_addr,
@@ -261,6 +257,16 @@ impl RequestSpan {
         let since = at.saturating_duration_since(self.arrived).as_nanos() as u64;
         self.arrived_unix_ns + since
     }
+}
+
+/// The Unix time, in nanoseconds, of `at` (an instant in the recent past): the record's start
+/// and the SERVER span's both come from this one reading of the system clock.
+pub fn unix_ns_at(at: Instant) -> u64 {
+    let now = Instant::now();
+    let now_unix_ns = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    now_unix_ns.saturating_sub(now.saturating_duration_since(at).as_nanos() as u64)
 }
 
 /// Reasons the SERVER span of a request counts as failed: a guest fault or a 5xx. Requests the
@@ -278,6 +284,7 @@ fn server_error(record: &InvocationRecord) -> bool {
 /// SERVER span first, then its children. Returns how many spans it wrote.
 pub fn encode_invocation(
     out: &mut Vec<u8>,
+    constants: &mut RouteBytes,
     record: &InvocationRecord,
     request: &RequestSpan,
 ) -> usize {
@@ -288,6 +295,12 @@ pub fn encode_invocation(
         .max(start);
     let collected = request.children.take();
     let failed = server_error(record);
+    let protocol = request.http.as_ref().map(|head| head.protocol_version);
+    let constants = constants.get(record, [Some(request.scheme), protocol], |out| {
+        append(out, 256, |span| {
+            route_attributes(span, record, request.scheme, protocol)
+        })
+    });
     // Room for the usual spans; a bigger invocation (a long trap message, many children) is
     // encoded again with the room it turned out to need.
     let room = 1024
@@ -295,15 +308,39 @@ pub fn encode_invocation(
         + record.error.as_ref().map_or(0, |e| 2 * e.len())
         + record.backtrace.as_ref().map_or(0, String::len);
     append(out, room, |encoder| {
-        encode_spans(encoder, record, request, &collected, (start, end), failed)
+        encode_spans(
+            encoder,
+            (record, request, constants),
+            &collected,
+            (start, end),
+            failed,
+        )
     })
+}
+
+/// The SERVER span's attributes that are the same for every request to a route, which the
+/// exporter encodes once per route ([`RouteBytes`]).
+fn route_attributes(
+    span: &mut Encoder<'_>,
+    record: &InvocationRecord,
+    scheme: &str,
+    protocol: Option<&str>,
+) {
+    const A: u32 = field::SPAN_ATTRIBUTES;
+    span.attribute_str(A, "http.request.method", record.method);
+    span.attribute_str(A, "http.route", &record.route);
+    span.attribute_str(A, "url.scheme", scheme);
+    if let Some(protocol) = protocol {
+        span.attribute_str(A, "network.protocol.version", protocol);
+    }
+    span.attribute_str(A, "wasmgate.component", &record.component);
+    span.attribute_str(A, "wasmgate.executor", record.executor);
 }
 
 /// The SERVER span and its children, as [`encode_invocation`] appends them.
 fn encode_spans(
     encoder: &mut Encoder<'_>,
-    record: &InvocationRecord,
-    request: &RequestSpan,
+    (record, request, constants): (&InvocationRecord, &RequestSpan, &[u8]),
     collected: &Collected,
     (start, end): (u64, u64),
     failed: bool,
@@ -330,6 +367,7 @@ fn encode_spans(
         span.uint(field::SPAN_KIND, KIND_SERVER);
         span.fixed64(field::SPAN_START, start);
         span.fixed64(field::SPAN_END, end);
+        span.put_slice(constants);
         server_attributes(span, record, request);
         if collected.truncated > 0 {
             span.attribute(
@@ -488,9 +526,6 @@ fn server_attributes_local(
     let int = |span: &mut Encoder<'_>, key: &str, n: u64| {
         span.attribute_int(A, key, i64::try_from(n).unwrap_or(i64::MAX))
     };
-    span.attribute_str(A, "http.request.method", record.method);
-    span.attribute_str(A, "http.route", &record.route);
-    span.attribute_str(A, "url.scheme", request.scheme);
     if record.status != 0 {
         int(span, "http.response.status_code", u64::from(record.status));
     }
@@ -500,11 +535,11 @@ fn server_attributes_local(
     match &request.http {
         Some(head) => {
             span.attribute_text(A, "url.path", head.path_utf8());
-            span.attribute_str(A, "network.protocol.version", head.protocol_version);
             let named = head.host().and_then(host_and_port);
             match named {
                 Some((host, port)) => {
-                    span.attribute_str(A, "server.address", host.trim_matches(['[', ']']));
+                    // ASCII: `host_and_port` accepts nothing else.
+                    span.attribute_text(A, "server.address", host);
                     if let Some(port) = port {
                         server_port = port;
                     }
@@ -525,8 +560,6 @@ fn server_attributes_local(
     int(span, "http.response.body.size", record.response_bytes);
     int(span, "wasmgate.invocation_id", record.id);
     span.attribute_str(A, "wasmgate.outcome", record.outcome);
-    span.attribute_str(A, "wasmgate.component", &record.component);
-    span.attribute_str(A, "wasmgate.executor", record.executor);
     span.attribute_bool(A, "wasmgate.cold_start", record.cold_start);
     int(
         span,
@@ -552,39 +585,63 @@ fn server_attributes_local(
     int(span, "wasmgate.stderr_lines", record.stderr_lines);
 }
 
-/// The host and port a `Host` header names, or `None` when it is not a valid `host[:port]`
-/// (RFC 3986's characters, a decimal port that fits 16 bits). Cheaper than parsing it as an
-/// `http::uri::Authority`, which it runs on every exported request.
-fn host_and_port(value: &[u8]) -> Option<(&str, Option<u16>)> {
-    let allowed = |b: &u8| {
-        matches!(b, b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'!'
-            | b'$' | b'&' | b'\'' | b'(' | b')' | b'*' | b'+' | b',' | b';' | b'=' | b'%' | b':'
-            | b'[' | b']')
-    };
-    if value.is_empty() || !value.iter().all(allowed) {
+/// The bytes RFC 3986 allows in a `Host` header's value (a reg-name, an IP literal in
+/// brackets, a port): a table, one load per byte.
+const HOST_BYTES: [bool; 256] = {
+    let allowed =
+        b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~!$&'()*+,;=%:[]";
+    let mut table = [false; 256];
+    let mut i = 0;
+    while i < allowed.len() {
+        table[allowed[i] as usize] = true;
+        i += 1;
+    }
+    table
+};
+
+/// The host (an IP literal without its brackets) and port a `Host` header names, or `None`
+/// when it is not a valid `host[:port]`: RFC 3986's characters, a decimal port that fits 16
+/// bits. It runs on every exported request, so it works on the bytes (all ASCII once checked)
+/// rather than parsing an `http::uri::Authority`.
+fn host_and_port(value: &[u8]) -> Option<(&[u8], Option<u16>)> {
+    if value.is_empty() || !value.iter().all(|&b| HOST_BYTES[usize::from(b)]) {
         return None;
     }
-    let text = std::str::from_utf8(value).ok()?;
     // An IPv6 literal's colons are inside its brackets; the port's colon follows them.
-    let host_end = match text.strip_prefix('[') {
-        Some(rest) => rest.find(']')? + 2,
-        None => text.find(':').unwrap_or(text.len()),
+    let host_end = match value.strip_prefix(b"[") {
+        Some(rest) => rest.iter().position(|&b| b == b']')? + 2,
+        None => value.iter().position(|&b| b == b':').unwrap_or(value.len()),
     };
-    let (host, rest) = text.split_at(host_end);
-    if host.is_empty() || (!host.starts_with('[') && host.contains(['[', ']'])) {
+    let (host, rest) = value.split_at(host_end);
+    let host = match host.strip_prefix(b"[") {
+        Some(literal) => literal.strip_suffix(b"]")?,
+        None if host.iter().any(|&b| b == b'[' || b == b']') => return None,
+        None => host,
+    };
+    if host.is_empty() {
         return None;
     }
     let port = match rest {
-        "" | ":" => None,
-        _ => {
-            let digits = rest.strip_prefix(':')?;
-            if !digits.bytes().all(|b| b.is_ascii_digit()) {
-                return None;
-            }
-            Some(digits.parse::<u16>().ok()?)
-        }
+        b"" | b":" => None,
+        [b':', digits @ ..] => Some(decimal_port(digits)?),
+        _ => return None,
     };
     Some((host, port))
+}
+
+/// A port written in decimal digits only, when it fits 16 bits.
+fn decimal_port(digits: &[u8]) -> Option<u16> {
+    let mut port: u32 = 0;
+    for &digit in digits {
+        if !digit.is_ascii_digit() {
+            return None;
+        }
+        port = port * 10 + u32::from(digit - b'0');
+        if port > u32::from(u16::MAX) {
+            return None;
+        }
+    }
+    Some(port as u16)
 }
 
 /// `url.full` as spans may show it: no user info, no query (query strings carry tokens and
@@ -644,9 +701,10 @@ mod tests {
             parent_span_id: Some(0x00f067aa0ba902b7),
             sampled: true,
         };
+        let now = Instant::now();
         RequestSpan::new(
             trace,
-            Instant::now(),
+            (now, unix_ns_at(now)),
             "http",
             "127.0.0.1:8080".parse().unwrap(),
             "127.0.0.1:50000".parse().unwrap(),
@@ -656,7 +714,7 @@ mod tests {
     /// Encodes the invocation and decodes it back with the OTLP crate's types.
     fn to_otlp(record: &InvocationRecord, request: &RequestSpan) -> Vec<Span> {
         let mut spans = Vec::new();
-        let count = encode_invocation(&mut spans, record, request);
+        let count = encode_invocation(&mut spans, &mut RouteBytes::default(), record, request);
         let encoded = crate::otlp_encode::export_request(&[], ("wasmgate", "0"), &spans);
         let decoded = ExportTraceServiceRequest::decode(encoded.as_slice()).unwrap();
         let spans = decoded.resource_spans[0].scope_spans[0].spans.clone();
@@ -730,6 +788,59 @@ mod tests {
         assert_eq!(spans.len(), 2);
         assert_eq!(spans[1].name, "instantiate api");
         assert_eq!(spans[1].status.as_ref().unwrap().message, "timeout");
+    }
+
+    #[test]
+    fn route_constants_are_kept_per_route_and_never_mixed_up() {
+        let mut constants = RouteBytes::default();
+        let routes: Vec<Arc<str>> = vec!["/a".into(), "/b/{id}".into()];
+        let components: Vec<Arc<str>> = vec!["api".into(), "shop".into()];
+        // Each route twice, interleaved, on one cache: the second of each is a cached copy.
+        for round in 0..4 {
+            let which = round % 2;
+            let record = InvocationRecord {
+                method: ["GET", "POST"][which],
+                route: routes[which].clone(),
+                component: components[which].clone(),
+                executor: ["http", "wagi"][which],
+                status: 200,
+                outcome: "ok",
+                ..Default::default()
+            };
+            let mut request = request();
+            if which == 1 {
+                request.scheme = "https";
+                request.http = Some(RequestHead::new("/b/7", None, None, "2", None));
+            }
+            let mut spans = Vec::new();
+            encode_invocation(&mut spans, &mut constants, &record, &request);
+            let encoded = crate::otlp_encode::export_request(&[], ("wasmgate", "0"), &spans);
+            let decoded = ExportTraceServiceRequest::decode(encoded.as_slice()).unwrap();
+            let server = &decoded.resource_spans[0].scope_spans[0].spans[0];
+            let text = |s: &str| Some(any_value::Value::StringValue(s.into()));
+            let expected = [
+                ("http.route", ["/a", "/b/{id}"][which]),
+                ("http.request.method", ["GET", "POST"][which]),
+                ("wasmgate.component", ["api", "shop"][which]),
+                ("wasmgate.executor", ["http", "wagi"][which]),
+                ("url.scheme", ["http", "https"][which]),
+            ];
+            for (key, value) in expected {
+                assert_eq!(
+                    attribute(server, key).cloned(),
+                    text(value),
+                    "{key} {round}"
+                );
+            }
+            let protocol = attribute(server, "network.protocol.version").cloned();
+            assert_eq!(protocol, [None, text("2")][which].clone(), "{round}");
+            let keys: Vec<&str> = server.attributes.iter().map(|kv| kv.key.as_str()).collect();
+            let mut unique = keys.clone();
+            unique.sort_unstable();
+            unique.dedup();
+            assert_eq!(unique.len(), keys.len(), "no attribute twice: {keys:?}");
+        }
+        assert_eq!(constants.len(), 2);
     }
 
     #[test]

@@ -20,7 +20,7 @@ use jwt::{JwtVerifier, RouteRules};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 use wasmgate_manifest::{AuthScheme, Manifest, Route, RuntimeConfig};
 use wasmgate_runtime::{text_response, Executor, Outcome, RequestContext, ResponseFuture};
 use wasmgate_telemetry::{method_label, InvocationRecord, Telemetry};
@@ -308,9 +308,8 @@ impl Guard {
         denial: &Denial,
         started: Instant,
     ) {
-        let started_at_ms = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64);
+        let arrived_unix_ns = wasmgate_telemetry::spans::unix_ns_at(started);
+        let started_at_ms = arrived_unix_ns / 1_000_000;
         let record = InvocationRecord {
             id: context.invocation_id,
             trace_id: context.trace.trace_id,
@@ -326,7 +325,12 @@ impl Guard {
             wall_time_us: started.elapsed().as_micros() as u64,
             ..Default::default()
         };
-        let span = wasmgate_runtime::request_span(&self.telemetry, context, Some(request), started);
+        let span = wasmgate_runtime::request_span(
+            &self.telemetry,
+            context,
+            Some(request),
+            (started, arrived_unix_ns),
+        );
         self.telemetry.emit_traced(record, span);
     }
 }
