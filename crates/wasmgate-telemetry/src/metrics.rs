@@ -339,12 +339,8 @@ impl Metrics {
     /// Records a finished invocation.
     pub fn observe(&self, record: &InvocationRecord) {
         let status_class = record.status_class();
-        let key = (
-            Arc::as_ptr(&record.route) as *const u8 as usize,
-            Arc::as_ptr(&record.component) as *const u8 as usize,
-            record.method.as_ptr() as usize,
-            status_class.as_ptr() as usize,
-        );
+        let [route, component, _executor, method] = record.name_addresses();
+        let key = (route, component, method, status_class.as_ptr() as usize);
         let cached = self.series.read().unwrap_or_else(|p| p.into_inner());
         match cached.get(&key) {
             Some(series) => self.observe_series(series, record),

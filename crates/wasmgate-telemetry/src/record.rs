@@ -60,6 +60,19 @@ pub struct HostCallSummary {
 }
 
 impl InvocationRecord {
+    /// The addresses of the record's route, component, executor and method: a cache key by
+    /// name that hashes or compares no text (metrics' series, `RouteBytes`). A cache using it
+    /// must hold the route and component `Arc`s of each entry, so that no other name can take
+    /// their addresses while the entry lives; the executor and method are `'static`.
+    pub fn name_addresses(&self) -> [usize; 4] {
+        [
+            Arc::as_ptr(&self.route) as *const u8 as usize,
+            Arc::as_ptr(&self.component) as *const u8 as usize,
+            self.executor.as_ptr() as usize,
+            self.method.as_ptr() as usize,
+        ]
+    }
+
     /// `2xx`, `4xx`... the status label metrics use (low cardinality).
     pub fn status_class(&self) -> &'static str {
         match self.status {

@@ -36,11 +36,12 @@ impl RouteBytes {
         make: impl FnOnce(&mut Vec<u8>),
     ) -> &[u8] {
         let address = |text: Option<&'static str>| text.map_or(0, |t| t.as_ptr() as usize);
+        let [route, component, executor, method] = record.name_addresses();
         let key = [
-            Arc::as_ptr(&record.route) as *const u8 as usize,
-            Arc::as_ptr(&record.component) as *const u8 as usize,
-            record.executor.as_ptr() as usize,
-            record.method.as_ptr() as usize,
+            route,
+            component,
+            executor,
+            method,
             address(extra[0]),
             address(extra[1]),
         ];
