@@ -12,9 +12,23 @@ pub struct History {
     records: Mutex<VecDeque<Arc<InvocationRecord>>>,
     /// Every record as it is pushed, for followers (`wasmgate logs --follow`).
     live: tokio::sync::broadcast::Sender<Arc<InvocationRecord>>,
-    /// A follower thread that rests between drains (the access log), woken by the first record
-    /// after a quiet spell: resting longer, it would miss what the feed cannot hold.
+    /// Records for the access log, which takes them a batch at a time ([`History::take_logged`]).
+    logged: Mutex<Logged>,
+    /// The access log's thread, which rests between drains, woken by the first record after a
+    /// quiet spell: resting longer, it would let more pile up than the feed holds.
     follower: Doze,
+}
+
+/// The access log's feed. A batch of records is handed over under one lock; through the
+/// broadcast channel each record cost a slot lock, a wake-list walk and a receive (about 180
+/// instructions a request).
+#[derive(Default)]
+struct Logged {
+    /// Whether an access log takes records ([`History::start_logging`]).
+    on: bool,
+    records: Vec<Arc<InvocationRecord>>,
+    /// Records not kept because the feed was full, since the last take.
+    dropped: u64,
 }
 
 /// `GET /api/invocations?route=&outcome=&component=&limit=`
@@ -55,30 +69,85 @@ impl History {
             capacity,
             records: Mutex::new(VecDeque::with_capacity(capacity.min(4096))),
             live: tokio::sync::broadcast::channel(LIVE_BUFFER).0,
+            logged: Mutex::new(Logged::default()),
             follower: Doze::default(),
         }
     }
 
     pub fn push(&self, record: Arc<InvocationRecord>) {
-        // Followers are rare; without any, this is one atomic load.
+        self.push_all(vec![record]);
+    }
+
+    /// Adds `records` (oldest first) to the ring, the access log's feed and the live followers'
+    /// feed, taking each lock once.
+    pub fn push_all(&self, records: Vec<Arc<InvocationRecord>>) {
+        // Live followers are rare; without any, this is one atomic load.
         if self.live.receiver_count() > 0 {
-            let _ = self.live.send(record.clone());
+            for record in &records {
+                let _ = self.live.send(record.clone());
+            }
+        }
+        let logging = {
+            let mut logged = self
+                .logged
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            if logged.on {
+                let room = LIVE_BUFFER.saturating_sub(logged.records.len());
+                let kept = records.len().min(room);
+                logged.records.extend(records.iter().take(kept).cloned());
+                logged.dropped += (records.len() - kept) as u64;
+            }
+            logged.on
+        };
+        if logging && !records.is_empty() {
             self.follower.nudge();
         }
         if self.capacity == 0 {
             return;
         }
-        let mut records = self
+        let mut ring = self
             .records
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if records.len() == self.capacity {
-            records.pop_back();
+        for record in records {
+            if ring.len() == self.capacity {
+                ring.pop_back();
+            }
+            ring.push_front(record);
         }
-        records.push_front(record);
     }
 
-    /// How a follower thread rests and is woken (see [`Doze`]).
+    /// Starts keeping records for an access log to take ([`History::take_logged`]); until
+    /// then, none are kept. At most [`LIVE_BUFFER`] wait; more are counted as dropped.
+    pub fn start_logging(&self) {
+        self.logged
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .on = true;
+    }
+
+    /// Moves the records pushed since the last take into `into` (oldest first), swapping
+    /// buffers so neither side allocates in the steady state. Returns how many were dropped
+    /// because the feed was full.
+    pub fn take_logged(&self, into: &mut Vec<Arc<InvocationRecord>>) -> u64 {
+        let mut logged = self
+            .logged
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        into.clear();
+        std::mem::swap(&mut logged.records, into);
+        std::mem::take(&mut logged.dropped)
+    }
+
+    /// Whether records wait for the access log.
+    pub fn has_logged(&self) -> bool {
+        self.logged
+            .lock()
+            .is_ok_and(|logged| !logged.records.is_empty())
+    }
+
+    /// How the access log's thread rests and is woken (see [`Doze`]).
     pub fn follower_doze(&self) -> &Doze {
         &self.follower
     }
@@ -196,6 +265,35 @@ mod tests {
                 .collect::<Vec<_>>(),
             [4, 3]
         );
+    }
+
+    #[test]
+    fn the_access_log_feed_hands_over_batches_in_order_and_counts_what_it_could_not_hold() {
+        let history = History::new(2);
+        history.push(Arc::new(record(1, "/a", "ok")));
+        let mut taken = Vec::new();
+        assert_eq!(history.take_logged(&mut taken), 0);
+        assert!(taken.is_empty(), "kept before logging started");
+        history.start_logging();
+        history.push_all((2..=4).map(|id| Arc::new(record(id, "/a", "ok"))).collect());
+        assert!(history.has_logged());
+        assert_eq!(history.take_logged(&mut taken), 0);
+        assert_eq!(taken.iter().map(|r| r.id).collect::<Vec<_>>(), [2, 3, 4]);
+        assert!(!history.has_logged());
+        let ids: Vec<u64> = history.snapshot().iter().map(|r| r.id).collect();
+        assert_eq!(ids, [4, 3], "the ring is newest first, up to capacity");
+
+        let many = LIVE_BUFFER as u64 + 5;
+        history.push_all(
+            (0..many)
+                .map(|id| Arc::new(record(id, "/a", "ok")))
+                .collect(),
+        );
+        assert_eq!(history.take_logged(&mut taken), 5);
+        assert_eq!(taken.len(), LIVE_BUFFER);
+        assert_eq!(taken.first().map(|r| r.id), Some(0));
+        assert_eq!(history.take_logged(&mut taken), 0);
+        assert!(taken.is_empty());
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! wasmtime or listeners: executors fill records, the server serves what this crate holds.
 
 mod exposition;
+mod histogram;
 mod history;
 mod metrics;
 mod otlp;
@@ -13,7 +14,7 @@ mod otlp_encode;
 mod otlp_transport;
 mod publisher;
 mod record;
-mod route_bytes;
+mod route_cache;
 mod sampler;
 pub mod spans;
 mod summary;
@@ -30,7 +31,7 @@ pub use prometheus_client::metrics::counter::Counter;
 pub use prometheus_client::metrics::gauge::Gauge;
 pub use publisher::{next_rest, Doze, PUBLISH_INTERVAL};
 pub use record::{count_lines, method_label, HostCallSummary, InvocationRecord};
-pub use route_bytes::RouteBytes;
+pub use route_cache::RouteCache;
 pub use sampler::Sampler;
 pub use summary::{summarize, Percentiles, RouteSummary, RoutesSummary, RATE_WINDOW_MS};
 pub use trace::{parse_traceparent, TraceContext, TraceId};
@@ -92,12 +93,15 @@ impl Telemetry {
     pub fn settle(&self) -> bool {
         self.inbox.settle(|batch| {
             let mut sink = self.spans.get().map(SpanExport::sink);
+            let mut published = Vec::with_capacity(batch.len());
             for (record, request) in batch {
                 if let (Some(request), Some(sink)) = (request, sink.as_mut()) {
                     sink.push(record.clone(), request);
                 }
-                self.publish(record);
+                self.metrics.observe(&record);
+                published.push(record);
             }
+            self.history.push_all(published);
         })
     }
 

@@ -2,12 +2,13 @@
 //! Prometheus form (`http_server_request_duration_seconds`); Wasm figures live under `wasm_`.
 //! Labels are route patterns, component names and small enums, never raw paths.
 
+use crate::histogram::Histogram;
 use crate::record::InvocationRecord;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::metrics::histogram::exponential_buckets;
 use prometheus_client::registry::Registry;
 use std::collections::HashMap;
 use std::sync::atomic::AtomicU64;

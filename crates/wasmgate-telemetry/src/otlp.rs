@@ -14,8 +14,7 @@
 use crate::otlp_encode::RequestFrame;
 use crate::otlp_transport::{Protocol, Transport};
 use crate::record::InvocationRecord;
-use crate::route_bytes::RouteBytes;
-use crate::spans::{encode_invocation, RequestSpan};
+use crate::spans::{encode_invocation, RequestSpan, SpanMemo};
 use prometheus_client::metrics::counter::Counter;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -410,7 +409,7 @@ async fn run(config: OtlpConfig, queue: Arc<Queue>, counters: ExportCounters) {
         counters,
         failures_logged: 0,
         buf: Vec::new(),
-        constants: RouteBytes::default(),
+        memo: SpanMemo::default(),
     };
     let mut taken = Vec::new();
     loop {
@@ -436,7 +435,8 @@ struct Exporter {
     /// The batch being encoded, kept from one export to the next: a fresh buffer of a batch's
     /// size (hundreds of KiB) would be fresh pages, faulted in on every export.
     buf: Vec<u8>,
-    constants: RouteBytes,
+    /// What one invocation's encoding leaves for the next (route attributes, addresses).
+    memo: SpanMemo,
     max_batch: usize,
     counters: ExportCounters,
     failures_logged: u64,
@@ -453,8 +453,7 @@ impl Exporter {
                 self.buf.clear();
                 self.buf.resize(self.headroom, 0);
             }
-            count +=
-                encode_invocation(&mut self.buf, &mut self.constants, &record, &request) as u64;
+            count += encode_invocation(&mut self.buf, &mut self.memo, &record, &request) as u64;
             if count as usize >= self.max_batch || invocations.peek().is_none() {
                 self.export(count).await;
                 count = 0;

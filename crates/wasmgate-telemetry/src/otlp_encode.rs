@@ -160,13 +160,6 @@ impl Encoder<'_> {
         }
     }
 
-    pub fn fixed32(&mut self, field: u32, value: u32) {
-        if value != 0 {
-            self.key(field, FIXED32);
-            self.put_slice(&value.to_le_bytes());
-        }
-    }
-
     #[inline(always)]
     pub fn bytes(&mut self, field: u32, value: &[u8]) {
         self.key(field, LEN);
@@ -205,6 +198,51 @@ impl Encoder<'_> {
             self.out[start + width - 1] &= 0x7f;
         }
         self.pos = end;
+    }
+
+    /// A span's identity: trace id, span id, parent span id (when it has one) and flags. All
+    /// are of known size, so they are written as one array of constant length; field by field,
+    /// each tag and length went through the varint loop.
+    #[inline(always)]
+    pub fn span_ids(&mut self, trace_id: &[u8; 16], span_id: u64, parent: Option<u64>, flags: u32) {
+        const FLAGS_TAG: [u8; 2] = [(field::SPAN_FLAGS << 3 | FIXED32) as u8 | 0x80, 1];
+        let mut head = [0u8; 44];
+        head[0] = (field::SPAN_TRACE_ID << 3 | LEN) as u8;
+        head[1] = 16;
+        head[2..18].copy_from_slice(trace_id);
+        head[18] = (field::SPAN_SPAN_ID << 3 | LEN) as u8;
+        head[19] = 8;
+        head[20..28].copy_from_slice(&span_id.to_be_bytes());
+        match parent {
+            Some(parent) => {
+                head[28] = (field::SPAN_PARENT_SPAN_ID << 3 | LEN) as u8;
+                head[29] = 8;
+                head[30..38].copy_from_slice(&parent.to_be_bytes());
+                head[38..40].copy_from_slice(&FLAGS_TAG);
+                head[40..44].copy_from_slice(&flags.to_le_bytes());
+                self.put_slice(&head);
+            }
+            None => {
+                head[28..30].copy_from_slice(&FLAGS_TAG);
+                head[30..34].copy_from_slice(&flags.to_le_bytes());
+                if let Some(without_parent) = head.first_chunk::<34>() {
+                    self.put_slice(without_parent);
+                }
+            }
+        }
+    }
+
+    /// A span's kind (a one-byte varint), start and end (Unix nanoseconds), in one array.
+    #[inline(always)]
+    pub fn span_times(&mut self, kind: u64, start: u64, end: u64) {
+        let mut tail = [0u8; 20];
+        tail[0] = (field::SPAN_KIND << 3 | VARINT) as u8;
+        tail[1] = kind.min(0x7f) as u8;
+        tail[2] = (field::SPAN_START << 3 | FIXED64) as u8;
+        tail[3..11].copy_from_slice(&start.to_le_bytes());
+        tail[11] = (field::SPAN_END << 3 | FIXED64) as u8;
+        tail[12..20].copy_from_slice(&end.to_le_bytes());
+        self.put_slice(&tail);
     }
 
     /// A `KeyValue` attribute in repeated field `field`.
@@ -256,8 +294,7 @@ impl Encoder<'_> {
     /// An IP address attribute.
     #[inline(always)]
     pub fn attribute_ip(&mut self, field: u32, key: &str, ip: std::net::IpAddr) {
-        let (text, len) = ip_text(ip);
-        self.attribute_text(field, key, &text[..len]);
+        self.attribute_text(field, key, IpText::new(ip).text());
     }
 
     #[inline(always)]
@@ -369,37 +406,50 @@ fn varint_at(window: &mut [u8; WINDOW], mut at: usize, mut value: u64) -> usize 
 
 /// An IP address as text, formatted on the stack (IPv4 without `fmt`'s machinery: it is on
 /// every SERVER span). An IPv6 address takes at most 45 characters.
-fn ip_text(ip: std::net::IpAddr) -> ([u8; 48], usize) {
-    let mut text = [0u8; 48];
-    let len = match ip {
-        std::net::IpAddr::V4(v4) => {
-            let mut len = 0;
-            for (i, octet) in v4.octets().into_iter().enumerate() {
-                if i > 0 {
-                    text[len] = b'.';
+#[derive(Clone, Copy)]
+pub struct IpText {
+    bytes: [u8; 48],
+    len: usize,
+}
+
+impl IpText {
+    pub fn new(ip: std::net::IpAddr) -> IpText {
+        let mut text = [0u8; 48];
+        let len = match ip {
+            std::net::IpAddr::V4(v4) => {
+                let mut len = 0;
+                for (i, octet) in v4.octets().into_iter().enumerate() {
+                    if i > 0 {
+                        text[len] = b'.';
+                        len += 1;
+                    }
+                    if octet >= 100 {
+                        text[len] = b'0' + octet / 100;
+                        len += 1;
+                    }
+                    if octet >= 10 {
+                        text[len] = b'0' + octet / 10 % 10;
+                        len += 1;
+                    }
+                    text[len] = b'0' + octet % 10;
                     len += 1;
                 }
-                if octet >= 100 {
-                    text[len] = b'0' + octet / 100;
-                    len += 1;
-                }
-                if octet >= 10 {
-                    text[len] = b'0' + octet / 10 % 10;
-                    len += 1;
-                }
-                text[len] = b'0' + octet % 10;
-                len += 1;
+                len
             }
-            len
-        }
-        std::net::IpAddr::V6(v6) => {
-            use std::io::Write;
-            let mut cursor = std::io::Cursor::new(&mut text[..]);
-            let _ = write!(cursor, "{v6}");
-            cursor.position() as usize
-        }
-    };
-    (text, len)
+            std::net::IpAddr::V6(v6) => {
+                use std::io::Write;
+                let mut cursor = std::io::Cursor::new(&mut text[..]);
+                let _ = write!(cursor, "{v6}");
+                cursor.position() as usize
+            }
+        };
+        IpText { bytes: text, len }
+    }
+
+    /// The text, ASCII.
+    pub fn text(&self) -> &[u8] {
+        &self.bytes[..self.len.min(self.bytes.len())]
+    }
 }
 
 /// What every export request has around its spans: the resource and the instrumentation scope,

@@ -61,7 +61,7 @@ pub struct HostCallSummary {
 
 impl InvocationRecord {
     /// The addresses of the record's route, component, executor and method: a cache key by
-    /// name that hashes or compares no text (metrics' series, `RouteBytes`). A cache using it
+    /// name that hashes or compares no text (metrics' series, `RouteCache`). A cache using it
     /// must hold the route and component `Arc`s of each entry, so that no other name can take
     /// their addresses while the entry lives; the executor and method are `'static`.
     pub fn name_addresses(&self) -> [usize; 4] {

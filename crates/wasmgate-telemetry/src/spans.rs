@@ -12,7 +12,7 @@ use crate::otlp_encode::{
     append, field, Encoder, FLAG_SAMPLED, KIND_CLIENT, KIND_INTERNAL, KIND_SERVER, STATUS_ERROR,
 };
 use crate::record::InvocationRecord;
-use crate::route_bytes::RouteBytes;
+use crate::route_cache::RouteCache;
 use crate::trace::{new_span_id, TraceContext};
 use std::borrow::Cow;
 use std::net::SocketAddr;
@@ -172,6 +172,8 @@ pub struct RequestSpan {
 /// The path, host and user agent are copied into one small buffer rather than kept as the
 /// request's own `Bytes`, which share hyper's read buffer until export: one allocation here
 /// cost about 250 fewer instructions than the shared handles' clones and drops on two threads.
+/// (Keeping a usual head inside the request span instead, to spare the allocation, cost more
+/// in moving the bigger span than it saved.)
 #[derive(Debug, Default)]
 pub struct RequestHead {
     /// The path, then the host the client named, then the user agent, as sent.
@@ -195,12 +197,10 @@ impl RequestHead {
     ) -> RequestHead {
         let host_bytes = host.unwrap_or_default();
         let agent = user_agent.unwrap_or_default();
-        let mut text = Vec::with_capacity(path.len() + host_bytes.len() + agent.len());
-        text.extend_from_slice(path.as_bytes());
-        text.extend_from_slice(host_bytes);
-        text.extend_from_slice(agent);
         RequestHead {
-            text: text.into_boxed_slice(),
+            text: [path.as_bytes(), host_bytes, agent]
+                .concat()
+                .into_boxed_slice(),
             path_len: path.len(),
             host_len: host.map(<[u8]>::len),
             protocol_version,
@@ -224,11 +224,28 @@ impl RequestHead {
 
     /// The `User-Agent` header when there was one and it is text.
     pub fn user_agent(&self) -> Option<&str> {
-        let start = self.path_len + self.host_len.unwrap_or(0);
+        self.user_agent_utf8()
+            .and_then(|agent| std::str::from_utf8(agent).ok())
+    }
+
+    /// The `User-Agent` header's bytes when there was one and they are UTF-8. Agents are
+    /// ASCII in practice, and checking for that is a fraction of full UTF-8 validation.
+    fn user_agent_utf8(&self) -> Option<&[u8]> {
+        let agent = self.user_agent_bytes();
         // An empty header and no header read the same: neither says anything.
-        std::str::from_utf8(&self.text[start..])
-            .ok()
-            .filter(|agent| !agent.is_empty())
+        (!agent.is_empty() && (agent.is_ascii() || std::str::from_utf8(agent).is_ok()))
+            .then_some(agent)
+    }
+
+    /// The `User-Agent` header's bytes as sent (none: empty).
+    fn user_agent_bytes(&self) -> &[u8] {
+        let start = self.path_len + self.host_len.unwrap_or(0);
+        self.text.get(start..).unwrap_or_default()
+    }
+
+    /// The bytes of the whole head: path, host, user agent.
+    fn len(&self) -> usize {
+        self.text.len()
     }
 }
 
@@ -284,7 +301,7 @@ fn server_error(record: &InvocationRecord) -> bool {
 /// SERVER span first, then its children. Returns how many spans it wrote.
 pub fn encode_invocation(
     out: &mut Vec<u8>,
-    constants: &mut RouteBytes,
+    memo: &mut SpanMemo,
     record: &InvocationRecord,
     request: &RequestSpan,
 ) -> usize {
@@ -296,21 +313,25 @@ pub fn encode_invocation(
     let collected = request.children.take();
     let failed = server_error(record);
     let protocol = request.http.as_ref().map(|head| head.protocol_version);
-    let constants = constants.get(record, [Some(request.scheme), protocol], |out| {
-        append(out, 256, |span| {
-            route_attributes(span, record, request.scheme, protocol)
-        })
-    });
-    // Room for the usual spans; a bigger invocation (a long trap message, many children) is
-    // encoded again with the room it turned out to need.
-    let room = 1024
-        + 320 * collected.count()
+    let peer = Peer::attributes(&mut memo.peer, request);
+    let steady = SteadyKey::attributes(&mut memo.steady, record);
+    let constants = memo
+        .routes
+        .get(record, [Some(request.scheme), protocol], || {
+            RouteSpans::new(record, request.scheme, protocol)
+        });
+    // Room for the usual spans, from what varies in their size; a bigger invocation (many
+    // attributes on its children) is encoded again with the room it turned out to need.
+    let room = 512
+        + constants.len()
+        + request.http.as_ref().map_or(0, RequestHead::len)
+        + 192 * collected.count()
         + record.error.as_ref().map_or(0, |e| 2 * e.len())
         + record.backtrace.as_ref().map_or(0, String::len);
     append(out, room, |encoder| {
         encode_spans(
             encoder,
-            (record, request, constants),
+            (record, request, constants, [peer, steady]),
             &collected,
             (start, end),
             failed,
@@ -318,8 +339,127 @@ pub fn encode_invocation(
     })
 }
 
-/// The SERVER span's attributes that are the same for every request to a route, which the
-/// exporter encodes once per route ([`RouteBytes`]).
+/// What an exporter keeps from one invocation's encoding to the next: the route-constant
+/// fields, and the last request's peer attributes and steady figures with what they were made
+/// from. A client's requests repeat the peer's (same address, same `Host`, same agent), and a
+/// route's mostly repeat the figures (200, `ok`, warm); formatting, parsing and encoding them
+/// again cost about 600 instructions.
+#[derive(Default)]
+pub struct SpanMemo {
+    routes: RouteCache<RouteSpans>,
+    peer: Option<Peer>,
+    steady: Option<(SteadyKey, Box<[u8]>)>,
+}
+
+/// `client.address`, `server.address`, `server.port` and `user_agent.original`, encoded, and
+/// the addresses and header values they came from.
+struct Peer {
+    client: std::net::IpAddr,
+    local: SocketAddr,
+    host: Option<Box<[u8]>>,
+    agent: Option<Box<[u8]>>,
+    attributes: Box<[u8]>,
+}
+
+impl Peer {
+    fn new(request: &RequestSpan) -> Peer {
+        let head = request.http.as_ref();
+        let mut attributes = Vec::new();
+        append(&mut attributes, 128, |span| peer_attributes(span, request));
+        Peer {
+            client: request.remote_addr.ip(),
+            local: request.local_addr,
+            host: head.and_then(RequestHead::host).map(Into::into),
+            agent: head.map(RequestHead::user_agent_bytes).map(Into::into),
+            attributes: attributes.into_boxed_slice(),
+        }
+    }
+
+    fn made_from(&self, request: &RequestSpan) -> bool {
+        let head = request.http.as_ref();
+        self.client == request.remote_addr.ip()
+            && self.local == request.local_addr
+            && self.host.as_deref() == head.and_then(RequestHead::host)
+            && self.agent.as_deref() == head.map(RequestHead::user_agent_bytes)
+    }
+}
+
+impl Peer {
+    /// The peer attributes of `request`, made again when it differs from the `last` one's.
+    fn attributes<'a>(last: &'a mut Option<Peer>, request: &RequestSpan) -> &'a [u8] {
+        // Compared in place: taking the memo out and putting it back moved it twice.
+        if !last.as_ref().is_some_and(|peer| peer.made_from(request)) {
+            *last = Some(Peer::new(request));
+        }
+        last.as_ref().map_or(&[], |peer| &peer.attributes)
+    }
+}
+
+/// `client.address`, `server.address` (the host the request named, else the address it came
+/// in on), `server.port` and `user_agent.original`.
+fn peer_attributes(span: &mut Encoder<'_>, request: &RequestSpan) {
+    const A: u32 = field::SPAN_ATTRIBUTES;
+    span.attribute_ip(A, "client.address", request.remote_addr.ip());
+    let head = request.http.as_ref();
+    let named = head.and_then(RequestHead::host).and_then(host_and_port);
+    let mut server_port = request.local_addr.port();
+    match named {
+        Some((host, port)) => {
+            // ASCII: `host_and_port` accepts nothing else.
+            span.attribute_text(A, "server.address", host);
+            if let Some(port) = port {
+                server_port = port;
+            }
+        }
+        None => span.attribute_ip(A, "server.address", request.local_addr.ip()),
+    }
+    span.attribute_int(A, "server.port", i64::from(server_port));
+    if let Some(agent) = head.and_then(RequestHead::user_agent_utf8) {
+        span.attribute_text(A, "user_agent.original", agent);
+    }
+}
+
+/// The fields of an invocation's spans that are the same for every request to a route, which
+/// the exporter encodes once per route ([`RouteCache`]): the SERVER span's name and route
+/// attributes, and the names of the instance's children.
+struct RouteSpans {
+    server_name: Box<[u8]>,
+    attributes: Box<[u8]>,
+    instantiate_name: Box<[u8]>,
+    execute_name: Box<[u8]>,
+}
+
+impl RouteSpans {
+    fn new(record: &InvocationRecord, scheme: &str, protocol: Option<&str>) -> RouteSpans {
+        let name = |parts: [&str; 2]| {
+            let mut field = Vec::new();
+            append(&mut field, 64, |encoder| {
+                encoder.message(field::SPAN_NAME, |name| {
+                    name.put_slice(parts[0].as_bytes());
+                    name.put_slice(b" ");
+                    name.put_slice(parts[1].as_bytes());
+                })
+            });
+            field.into_boxed_slice()
+        };
+        let mut attributes = Vec::new();
+        append(&mut attributes, 256, |span| {
+            route_attributes(span, record, scheme, protocol)
+        });
+        RouteSpans {
+            server_name: name([record.method, &record.route]),
+            attributes: attributes.into_boxed_slice(),
+            instantiate_name: name(["instantiate", &record.component]),
+            execute_name: name(["execute", &record.component]),
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.server_name.len() + self.attributes.len()
+    }
+}
+
+/// The SERVER span's attributes that are the same for every request to a route.
 fn route_attributes(
     span: &mut Encoder<'_>,
     record: &InvocationRecord,
@@ -340,34 +480,35 @@ fn route_attributes(
 /// The SERVER span and its children, as [`encode_invocation`] appends them.
 fn encode_spans(
     encoder: &mut Encoder<'_>,
-    (record, request, constants): (&InvocationRecord, &RequestSpan, &[u8]),
+    (record, request, constants, [peer, steady]): (
+        &InvocationRecord,
+        &RequestSpan,
+        &RouteSpans,
+        [&[u8]; 2],
+    ),
     collected: &Collected,
     (start, end): (u64, u64),
     failed: bool,
 ) -> usize {
     let trace_id = request.trace.trace_id.0.to_be_bytes();
-    let server_id = request.trace.span_id.to_be_bytes();
+    let server_id = request.trace.span_id;
     let flags = if request.trace.sampled {
         FLAG_SAMPLED
     } else {
         0
     };
     encoder.message(field::SCOPE_SPANS_SPANS, |span| {
-        span.bytes(field::SPAN_TRACE_ID, &trace_id);
-        span.bytes(field::SPAN_SPAN_ID, &server_id);
-        if let Some(parent) = request.trace.parent_span_id {
-            span.bytes(field::SPAN_PARENT_SPAN_ID, &parent.to_be_bytes());
-        }
-        span.fixed32(field::SPAN_FLAGS, flags);
-        span.message(field::SPAN_NAME, |name| {
-            name.put_slice(record.method.as_bytes());
-            name.put_slice(b" ");
-            name.put_slice(record.route.as_bytes());
-        });
-        span.uint(field::SPAN_KIND, KIND_SERVER);
-        span.fixed64(field::SPAN_START, start);
-        span.fixed64(field::SPAN_END, end);
-        span.put_slice(constants);
+        span.span_ids(
+            &trace_id,
+            request.trace.span_id,
+            request.trace.parent_span_id,
+            flags,
+        );
+        span.put_slice(&constants.server_name);
+        span.span_times(KIND_SERVER, start, end);
+        span.put_slice(&constants.attributes);
+        span.put_slice(peer);
+        span.put_slice(steady);
         server_attributes(span, record, request);
         if collected.truncated > 0 {
             span.attribute(
@@ -407,20 +548,28 @@ fn encode_spans(
 
     let child = Child {
         trace_id: &trace_id,
-        parent_id: &server_id,
+        parent_id: server_id,
         flags,
-        request,
     };
     let mut count = 1;
     if let Some(instance) = &collected.instance {
-        let instantiated = instance.instantiated;
-        let until = instance.ran_until;
+        // The record's component, whose names the route's fields hold, unless the runtime
+        // said otherwise.
+        let cached = Arc::ptr_eq(&instance.component, &record.component);
+        let component: &str = &instance.component;
+        let name = |operation, field| match cached {
+            true => ChildName::Field(field),
+            false => ChildName::Joined(operation, component),
+        };
+        let instantiating = request.unix_ns(instance.instantiating);
+        let until = request.unix_ns(instance.ran_until);
+        let instantiated = instance.instantiated.map(|at| request.unix_ns(at));
         child.encode(
             encoder,
             None,
-            ("instantiate", Some(&instance.component)),
+            name("instantiate", &constants.instantiate_name),
             SpanKind::Internal,
-            (instance.instantiating, instantiated.unwrap_or(until)),
+            (instantiating, instantiated.unwrap_or(until)),
             &[],
             instance.failed.filter(|_| instantiated.is_none()),
         );
@@ -429,7 +578,7 @@ fn encode_spans(
             child.encode(
                 encoder,
                 None,
-                ("execute", Some(&instance.component)),
+                name("execute", &constants.execute_name),
                 SpanKind::Internal,
                 (instantiated, until),
                 &[],
@@ -442,9 +591,9 @@ fn encode_spans(
         child.encode(
             encoder,
             span.span_id,
-            (&span.name, None),
+            ChildName::Text(&span.name),
             span.kind,
-            (span.start, span.end),
+            (request.unix_ns(span.start), request.unix_ns(span.end)),
             &span.attributes,
             span.error.as_deref(),
         );
@@ -453,12 +602,19 @@ fn encode_spans(
     count
 }
 
+/// A child span's name: text, an operation and what it acts on (joined by a space), or an
+/// encoded name field made beforehand.
+enum ChildName<'a> {
+    Text(&'a str),
+    Joined(&'a str, &'a str),
+    Field(&'a [u8]),
+}
+
 /// What every child span of one invocation shares.
 struct Child<'a> {
     trace_id: &'a [u8; 16],
-    parent_id: &'a [u8; 8],
+    parent_id: u64,
     flags: u32,
-    request: &'a RequestSpan,
 }
 
 impl Child<'_> {
@@ -467,37 +623,30 @@ impl Child<'_> {
         &self,
         encoder: &mut Encoder<'_>,
         span_id: Option<u64>,
-        // A name, or an operation and what it acts on (joined by a space).
-        name: (&str, Option<&str>),
+        name: ChildName<'_>,
         kind: SpanKind,
-        (start, end): (Instant, Instant),
+        // Unix times in nanoseconds.
+        (start, end): (u64, u64),
         attributes: &[(&'static str, Value)],
         error: Option<&str>,
     ) {
         let span_id = span_id.unwrap_or_else(new_span_id);
-        let start = self.request.unix_ns(start);
         encoder.message(field::SCOPE_SPANS_SPANS, |span| {
-            span.bytes(field::SPAN_TRACE_ID, self.trace_id);
-            span.bytes(field::SPAN_SPAN_ID, &span_id.to_be_bytes());
-            span.bytes(field::SPAN_PARENT_SPAN_ID, self.parent_id);
-            span.fixed32(field::SPAN_FLAGS, self.flags);
+            span.span_ids(self.trace_id, span_id, Some(self.parent_id), self.flags);
             match name {
-                (text, None) => span.string(field::SPAN_NAME, text),
-                (operation, Some(subject)) => span.message(field::SPAN_NAME, |name| {
+                ChildName::Text(text) => span.string(field::SPAN_NAME, text),
+                ChildName::Joined(operation, subject) => span.message(field::SPAN_NAME, |name| {
                     name.put_slice(operation.as_bytes());
                     name.put_slice(b" ");
                     name.put_slice(subject.as_bytes());
                 }),
+                ChildName::Field(field) => span.put_slice(field),
             }
-            span.uint(
-                field::SPAN_KIND,
-                match kind {
-                    SpanKind::Internal => KIND_INTERNAL,
-                    SpanKind::Client => KIND_CLIENT,
-                },
-            );
-            span.fixed64(field::SPAN_START, start);
-            span.fixed64(field::SPAN_END, self.request.unix_ns(end).max(start));
+            let kind = match kind {
+                SpanKind::Internal => KIND_INTERNAL,
+                SpanKind::Client => KIND_CLIENT,
+            };
+            span.span_times(kind, start, end.max(start));
             for (key, value) in attributes {
                 span.attribute(field::SPAN_ATTRIBUTES, key, value);
             }
@@ -526,63 +675,97 @@ fn server_attributes_local(
     let int = |span: &mut Encoder<'_>, key: &str, n: u64| {
         span.attribute_int(A, key, i64::try_from(n).unwrap_or(i64::MAX))
     };
-    if record.status != 0 {
-        int(span, "http.response.status_code", u64::from(record.status));
-    }
-    span.attribute_ip(A, "client.address", request.remote_addr.ip());
+    // The status, the outcome and the other figures that seldom change from request to request
+    // are the steady attributes, and the client's, the server's and the agent's the peer's
+    // (both in `SpanMemo`).
     int(span, "client.port", u64::from(request.remote_addr.port()));
-    let mut server_port = request.local_addr.port();
-    match &request.http {
-        Some(head) => {
-            span.attribute_text(A, "url.path", head.path_utf8());
-            let named = head.host().and_then(host_and_port);
-            match named {
-                Some((host, port)) => {
-                    // ASCII: `host_and_port` accepts nothing else.
-                    span.attribute_text(A, "server.address", host);
-                    if let Some(port) = port {
-                        server_port = port;
-                    }
-                }
-                None => span.attribute_ip(A, "server.address", request.local_addr.ip()),
-            }
-            if let Some(agent) = head.user_agent() {
-                span.attribute_str(A, "user_agent.original", agent);
-            }
-            if let Some(original) = &head.method_original {
-                span.attribute_str(A, "http.request.method_original", original.as_str());
-            }
+    if let Some(head) = &request.http {
+        span.attribute_text(A, "url.path", head.path_utf8());
+        if let Some(original) = &head.method_original {
+            span.attribute_str(A, "http.request.method_original", original.as_str());
         }
-        None => span.attribute_ip(A, "server.address", request.local_addr.ip()),
     }
-    int(span, "server.port", u64::from(server_port));
     int(span, "http.request.body.size", record.request_bytes);
     int(span, "http.response.body.size", record.response_bytes);
     int(span, "wasmgate.invocation_id", record.id);
-    span.attribute_str(A, "wasmgate.outcome", record.outcome);
-    span.attribute_bool(A, "wasmgate.cold_start", record.cold_start);
     int(
         span,
         "wasmgate.instantiate_time_us",
         record.instantiate_time_us,
     );
     int(span, "wasmgate.peak_memory_bytes", record.peak_memory_bytes);
-    let optional = [
-        ("wasmgate.guest_cpu_time_us", record.guest_cpu_time_us),
-        ("wasmgate.host_calls", record.host_calls),
-        ("wasmgate.host_call_time_us", record.host_call_time_us),
-        ("wasmgate.instructions", record.instructions),
-    ];
-    for (key, value) in optional {
-        if let Some(value) = value {
-            int(span, key, value);
+    // One call per figure rather than a loop over an array of them: with its key a literal,
+    // each attribute's head is written with constant stores instead of a `memcpy` call.
+    if let Some(value) = record.guest_cpu_time_us {
+        int(span, "wasmgate.guest_cpu_time_us", value);
+    }
+    if let Some(value) = record.host_call_time_us {
+        int(span, "wasmgate.host_call_time_us", value);
+    }
+    if let Some(value) = record.instructions {
+        int(span, "wasmgate.instructions", value);
+    }
+}
+
+/// The record's figures that are usually the same from one request to a route to the next:
+/// status, outcome, cold start, host calls, exit code, output lines.
+#[derive(Clone, Copy, PartialEq)]
+struct SteadyKey {
+    status: u16,
+    outcome: &'static str,
+    cold_start: bool,
+    host_calls: Option<u64>,
+    exit_code: Option<i32>,
+    output_lines: (u64, u64),
+}
+
+impl SteadyKey {
+    fn of(record: &InvocationRecord) -> SteadyKey {
+        SteadyKey {
+            status: record.status,
+            outcome: record.outcome,
+            cold_start: record.cold_start,
+            host_calls: record.host_calls,
+            exit_code: record.exit_code,
+            output_lines: (record.stdout_lines, record.stderr_lines),
         }
     }
-    if let Some(code) = record.exit_code {
-        span.attribute(A, "wasmgate.exit_code", &Value::Int(i64::from(code)));
+
+    /// The attributes for these figures.
+    fn encode(&self, span: &mut Encoder<'_>) {
+        const A: u32 = field::SPAN_ATTRIBUTES;
+        let int = |span: &mut Encoder<'_>, key: &str, n: u64| {
+            span.attribute_int(A, key, i64::try_from(n).unwrap_or(i64::MAX))
+        };
+        if self.status != 0 {
+            int(span, "http.response.status_code", u64::from(self.status));
+        }
+        span.attribute_str(A, "wasmgate.outcome", self.outcome);
+        span.attribute_bool(A, "wasmgate.cold_start", self.cold_start);
+        if let Some(value) = self.host_calls {
+            int(span, "wasmgate.host_calls", value);
+        }
+        if let Some(code) = self.exit_code {
+            span.attribute(A, "wasmgate.exit_code", &Value::Int(i64::from(code)));
+        }
+        int(span, "wasmgate.stdout_lines", self.output_lines.0);
+        int(span, "wasmgate.stderr_lines", self.output_lines.1);
     }
-    int(span, "wasmgate.stdout_lines", record.stdout_lines);
-    int(span, "wasmgate.stderr_lines", record.stderr_lines);
+
+    /// The steady attributes of `record`, encoded again only when they differ from the `last`
+    /// record's.
+    fn attributes<'a>(
+        last: &'a mut Option<(SteadyKey, Box<[u8]>)>,
+        record: &InvocationRecord,
+    ) -> &'a [u8] {
+        let key = SteadyKey::of(record);
+        if !last.as_ref().is_some_and(|(last_key, _)| *last_key == key) {
+            let mut bytes = Vec::new();
+            append(&mut bytes, 128, |span| key.encode(span));
+            *last = Some((key, bytes.into_boxed_slice()));
+        }
+        last.as_ref().map_or(&[], |(_, bytes)| bytes)
+    }
 }
 
 /// The bytes RFC 3986 allows in a `Host` header's value (a reg-name, an IP literal in
@@ -714,7 +897,7 @@ mod tests {
     /// Encodes the invocation and decodes it back with the OTLP crate's types.
     fn to_otlp(record: &InvocationRecord, request: &RequestSpan) -> Vec<Span> {
         let mut spans = Vec::new();
-        let count = encode_invocation(&mut spans, &mut RouteBytes::default(), record, request);
+        let count = encode_invocation(&mut spans, &mut SpanMemo::default(), record, request);
         let encoded = crate::otlp_encode::export_request(&[], ("wasmgate", "0"), &spans);
         let decoded = ExportTraceServiceRequest::decode(encoded.as_slice()).unwrap();
         let spans = decoded.resource_spans[0].scope_spans[0].spans.clone();
@@ -792,7 +975,7 @@ mod tests {
 
     #[test]
     fn route_constants_are_kept_per_route_and_never_mixed_up() {
-        let mut constants = RouteBytes::default();
+        let mut constants = SpanMemo::default();
         let routes: Vec<Arc<str>> = vec!["/a".into(), "/b/{id}".into()];
         let components: Vec<Arc<str>> = vec!["api".into(), "shop".into()];
         // Each route twice, interleaved, on one cache: the second of each is a cached copy.
@@ -840,7 +1023,7 @@ mod tests {
             unique.dedup();
             assert_eq!(unique.len(), keys.len(), "no attribute twice: {keys:?}");
         }
-        assert_eq!(constants.len(), 2);
+        assert_eq!(constants.routes.len(), 2);
     }
 
     #[test]
@@ -885,6 +1068,206 @@ mod tests {
                 Some(&any_value::Value::IntValue(port)),
                 "{host}"
             );
+        }
+    }
+
+    #[test]
+    fn a_head_gives_back_its_parts() {
+        let long_path = format!("/{}", "p".repeat(200));
+        for path in ["/short", long_path.as_str()] {
+            for host in [None, Some(&b"shop.example:8443"[..])] {
+                for agent in [None, Some(&b"curl/8.0"[..])] {
+                    let head = RequestHead::new(path, host, agent, "1.1", None);
+                    assert_eq!(head.path(), path);
+                    assert_eq!(head.host(), host);
+                    assert_eq!(head.user_agent().map(str::as_bytes), agent);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn steady_figures_follow_each_record_through_one_memo() {
+        let mut memo = SpanMemo::default();
+        let route: Arc<str> = "/".into();
+        let int = |n: i64| Some(any_value::Value::IntValue(n));
+        let cases = [
+            (200, "ok", false, Some(15), None, 0),
+            (200, "ok", false, Some(15), None, 0),
+            (500, "trap", false, Some(15), None, 0),
+            (200, "ok", true, Some(15), None, 0),
+            (200, "ok", false, Some(16), None, 2),
+            (200, "ok", false, None, Some(3), 2),
+            (200, "ok", false, Some(15), None, 0),
+        ];
+        for (status, outcome, cold_start, host_calls, exit_code, stdout_lines) in cases {
+            let record = InvocationRecord {
+                method: "GET",
+                route: route.clone(),
+                status,
+                outcome,
+                cold_start,
+                host_calls,
+                exit_code,
+                stdout_lines,
+                ..Default::default()
+            };
+            let mut spans = Vec::new();
+            encode_invocation(&mut spans, &mut memo, &record, &request());
+            let encoded = crate::otlp_encode::export_request(&[], ("wasmgate", "0"), &spans);
+            let decoded = ExportTraceServiceRequest::decode(encoded.as_slice()).unwrap();
+            let server = &decoded.resource_spans[0].scope_spans[0].spans[0];
+            let case = format!("{status} {outcome} {cold_start} {host_calls:?} {exit_code:?}");
+            let attribute = |key| attribute(server, key).cloned();
+            assert_eq!(
+                attribute("http.response.status_code"),
+                int(i64::from(status)),
+                "{case}"
+            );
+            assert_eq!(
+                attribute("wasmgate.outcome"),
+                Some(any_value::Value::StringValue(outcome.into())),
+                "{case}"
+            );
+            assert_eq!(
+                attribute("wasmgate.cold_start"),
+                Some(any_value::Value::BoolValue(cold_start)),
+                "{case}"
+            );
+            assert_eq!(
+                attribute("wasmgate.host_calls"),
+                host_calls.and_then(|n| int(n as i64)),
+                "{case}"
+            );
+            assert_eq!(
+                attribute("wasmgate.exit_code"),
+                exit_code.and_then(|n| int(i64::from(n))),
+                "{case}"
+            );
+            assert_eq!(
+                attribute("wasmgate.stdout_lines"),
+                int(stdout_lines as i64),
+                "{case}"
+            );
+        }
+    }
+
+    #[test]
+    fn peer_attributes_follow_each_request_through_one_memo() {
+        let record = InvocationRecord {
+            method: "GET",
+            route: "/".into(),
+            status: 200,
+            outcome: "ok",
+            ..Default::default()
+        };
+        let mut memo = SpanMemo::default();
+        let text = |s: &str| Some(any_value::Value::StringValue(s.into()));
+        // Client, `Host`, agent; then the client and server addresses and port they give.
+        type Case<'a> = (
+            &'a str,
+            Option<&'a str>,
+            Option<&'a str>,
+            &'a str,
+            &'a str,
+            i64,
+        );
+        let cases: [Case; 7] = [
+            (
+                "127.0.0.1:5000",
+                Some("a.example"),
+                Some("curl/8"),
+                "127.0.0.1",
+                "a.example",
+                8080,
+            ),
+            (
+                "127.0.0.1:5001",
+                Some("a.example"),
+                Some("curl/8"),
+                "127.0.0.1",
+                "a.example",
+                8080,
+            ),
+            (
+                "10.0.0.9:5000",
+                Some("a.example"),
+                Some("curl/8"),
+                "10.0.0.9",
+                "a.example",
+                8080,
+            ),
+            (
+                "10.0.0.9:5000",
+                Some("b.example:81"),
+                Some("curl/8"),
+                "10.0.0.9",
+                "b.example",
+                81,
+            ),
+            (
+                "10.0.0.9:5000",
+                Some("b.example:81"),
+                Some("wrk"),
+                "10.0.0.9",
+                "b.example",
+                81,
+            ),
+            (
+                "10.0.0.9:5000",
+                Some("b.example:81"),
+                None,
+                "10.0.0.9",
+                "b.example",
+                81,
+            ),
+            ("10.0.0.9:5000", None, None, "10.0.0.9", "127.0.0.1", 8080),
+        ];
+        for _ in 0..2 {
+            for (client, host, agent, client_address, server_address, port) in cases {
+                let mut request = request();
+                request.remote_addr = client.parse().unwrap();
+                request.http = Some(RequestHead::new(
+                    "/",
+                    host.map(str::as_bytes),
+                    agent.map(str::as_bytes),
+                    "1.1",
+                    None,
+                ));
+                let mut spans = Vec::new();
+                encode_invocation(&mut spans, &mut memo, &record, &request);
+                let encoded = crate::otlp_encode::export_request(&[], ("wasmgate", "0"), &spans);
+                let decoded = ExportTraceServiceRequest::decode(encoded.as_slice()).unwrap();
+                let server = &decoded.resource_spans[0].scope_spans[0].spans[0];
+                let case = format!("{client} {host:?} {agent:?}");
+                assert_eq!(
+                    attribute(server, "client.address").cloned(),
+                    text(client_address),
+                    "{case}"
+                );
+                assert_eq!(
+                    attribute(server, "client.port").cloned(),
+                    Some(any_value::Value::IntValue(i64::from(
+                        request.remote_addr.port()
+                    ))),
+                    "{case}"
+                );
+                assert_eq!(
+                    attribute(server, "server.address").cloned(),
+                    text(server_address),
+                    "{case}"
+                );
+                assert_eq!(
+                    attribute(server, "server.port").cloned(),
+                    Some(any_value::Value::IntValue(port)),
+                    "{case}"
+                );
+                assert_eq!(
+                    attribute(server, "user_agent.original").cloned(),
+                    agent.and_then(text),
+                    "{case}"
+                );
+            }
         }
     }
 
