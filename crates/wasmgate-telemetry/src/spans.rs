@@ -197,10 +197,12 @@ impl RequestHead {
     ) -> RequestHead {
         let host_bytes = host.unwrap_or_default();
         let agent = user_agent.unwrap_or_default();
+        let mut text = Vec::with_capacity(path.len() + host_bytes.len() + agent.len());
+        text.extend_from_slice(path.as_bytes());
+        text.extend_from_slice(host_bytes);
+        text.extend_from_slice(agent);
         RequestHead {
-            text: [path.as_bytes(), host_bytes, agent]
-                .concat()
-                .into_boxed_slice(),
+            text: text.into_boxed_slice(),
             path_len: path.len(),
             host_len: host.map(<[u8]>::len),
             protocol_version,
