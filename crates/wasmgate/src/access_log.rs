@@ -1,12 +1,13 @@
 //! The access log: one structured line per invocation, at info level under the target
-//! `wasmgate::invocation`, written by its own thread from the live record feed.
+//! `wasmgate::invocation`, written by its own thread from the history's access-log feed.
 //!
 //! Emitting it as a `tracing` event from the request path cost a hello request about 28k
 //! instructions (+14%), mostly tracing-subscriber's JSON layer, plus a `write` per line. Here
-//! the request path only hands the finished record to the history's live feed (an `Arc`
-//! clone), and this thread formats it directly and writes many lines per `write`, each batch
-//! at most one pipe buffer's atomic size so lines never interleave with other log output. If
-//! the thread falls behind by more than the feed holds, the skipped lines are counted in
+//! the publisher hands each batch of finished records to the feed (`Arc` clones, one lock),
+//! and this thread takes them a batch at a time, formats them directly and writes many lines
+//! per `write`: at most one pipe buffer's atomic size when stderr is a pipe, so lines never
+//! interleave with other log output, and 64 KiB when it is a regular file. If the thread
+//! falls behind by more than the feed holds, the lines not kept are counted in
 //! `wasmgate_log_lines_dropped_total` instead of slowing requests down.
 
 use std::io::Write;
@@ -27,8 +28,29 @@ macro_rules! target {
 /// The log target the lines carry; `RUST_LOG=wasmgate::invocation=warn` turns them off.
 pub const TARGET: &str = target!();
 
-/// Bytes written at once: `PIPE_BUF`, the most a pipe takes atomically.
-const BATCH_BYTES: usize = 4096;
+/// Bytes written at once when stderr is a pipe (or a terminal, or a socket): `PIPE_BUF`, the
+/// most a pipe takes atomically, so lines never interleave with other log output.
+const PIPE_BATCH_BYTES: usize = 4096;
+
+/// Bytes written at once when stderr is a regular file, whose writes do not interleave at any
+/// size. At 30k lines a second, 4 KiB writes to a file cost the log thread about 1 µs of
+/// system time per line, more than formatting the line.
+const FILE_BATCH_BYTES: usize = 64 * 1024;
+
+/// How much to write at once to `output` (this process's stderr).
+fn batch_bytes(output: std::os::fd::BorrowedFd<'_>) -> usize {
+    let regular_file = output
+        .try_clone_to_owned()
+        .ok()
+        .map(std::fs::File::from)
+        .and_then(|file| file.metadata().ok())
+        .is_some_and(|metadata| metadata.file_type().is_file());
+    if regular_file {
+        FILE_BATCH_BYTES
+    } else {
+        PIPE_BATCH_BYTES
+    }
+}
 
 /// How long the thread rests between looks at the feed while records come in: the
 /// publisher's pace. Waiting on the feed instead would make a busy server wake it (a futex
@@ -71,7 +93,8 @@ pub fn start(telemetry: &Arc<Telemetry>, json: bool) -> std::io::Result<AccessLo
     let thread = std::thread::Builder::new()
         .name("wasmgate-access-log".into())
         .spawn(move || {
-            let mut batch = Vec::with_capacity(2 * BATCH_BYTES);
+            let batch_bytes = batch_bytes(std::os::fd::AsFd::as_fd(&std::io::stderr()));
+            let mut batch = Vec::with_capacity(2 * batch_bytes);
             let mut records = Vec::new();
             let mut state = LineState::default();
             let mut rest = REST;
@@ -87,7 +110,7 @@ pub fn start(telemetry: &Arc<Telemetry>, json: bool) -> std::io::Result<AccessLo
                     // goes first in the next one.
                     let start = batch.len();
                     format_line(&mut batch, record, json, &mut state);
-                    if batch.len() > BATCH_BYTES && start > 0 {
+                    if batch.len() > batch_bytes && start > 0 {
                         write_out(&batch[..start]);
                         batch.drain(..start);
                     }
@@ -433,6 +456,15 @@ mod tests {
             trace_id: wasmgate_telemetry::TraceId(0x0af7_6519_16cd_43dd_8448_eb21_1c80_319c),
             ..InvocationRecord::default()
         }
+    }
+
+    #[test]
+    fn lines_go_out_in_pipe_sized_writes_except_to_a_regular_file() {
+        use std::os::fd::AsFd;
+        let (_reader, writer) = std::io::pipe().unwrap();
+        assert_eq!(batch_bytes(writer.as_fd()), PIPE_BATCH_BYTES);
+        let file = tempfile::tempfile().unwrap();
+        assert_eq!(batch_bytes(file.as_fd()), FILE_BATCH_BYTES);
     }
 
     #[test]
