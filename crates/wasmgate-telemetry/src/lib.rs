@@ -184,8 +184,8 @@ impl Telemetry {
 
     fn publish(&self, record: Arc<InvocationRecord>) {
         self.metrics.observe(&record);
-        // The log line is written from the history's live feed, off the request path (the
-        // binary's access log).
+        // The log line is written from the history's access-log feed, off the request path
+        // (the binary's access log).
         self.history.push(record);
     }
 }

@@ -291,10 +291,18 @@ impl Encoder<'_> {
         self.int(field::ANY_INT, value);
     }
 
+    /// An integer attribute from a count or size, saturated at `i64::MAX` (OTLP's integers are
+    /// signed).
+    #[inline(always)]
+    pub fn attribute_uint(&mut self, field: u32, key: &str, value: u64) {
+        self.attribute_int(field, key, i64::try_from(value).unwrap_or(i64::MAX));
+    }
+
     /// An IP address attribute.
     #[inline(always)]
     pub fn attribute_ip(&mut self, field: u32, key: &str, ip: std::net::IpAddr) {
-        self.attribute_text(field, key, IpText::new(ip).text());
+        let (text, len) = ip_text(ip);
+        self.attribute_text(field, key, &text[..len]);
     }
 
     #[inline(always)]
@@ -406,50 +414,37 @@ fn varint_at(window: &mut [u8; WINDOW], mut at: usize, mut value: u64) -> usize 
 
 /// An IP address as text, formatted on the stack (IPv4 without `fmt`'s machinery: it is on
 /// every SERVER span). An IPv6 address takes at most 45 characters.
-#[derive(Clone, Copy)]
-pub struct IpText {
-    bytes: [u8; 48],
-    len: usize,
-}
-
-impl IpText {
-    pub fn new(ip: std::net::IpAddr) -> IpText {
-        let mut text = [0u8; 48];
-        let len = match ip {
-            std::net::IpAddr::V4(v4) => {
-                let mut len = 0;
-                for (i, octet) in v4.octets().into_iter().enumerate() {
-                    if i > 0 {
-                        text[len] = b'.';
-                        len += 1;
-                    }
-                    if octet >= 100 {
-                        text[len] = b'0' + octet / 100;
-                        len += 1;
-                    }
-                    if octet >= 10 {
-                        text[len] = b'0' + octet / 10 % 10;
-                        len += 1;
-                    }
-                    text[len] = b'0' + octet % 10;
+fn ip_text(ip: std::net::IpAddr) -> ([u8; 48], usize) {
+    let mut text = [0u8; 48];
+    let len = match ip {
+        std::net::IpAddr::V4(v4) => {
+            let mut len = 0;
+            for (i, octet) in v4.octets().into_iter().enumerate() {
+                if i > 0 {
+                    text[len] = b'.';
                     len += 1;
                 }
-                len
+                if octet >= 100 {
+                    text[len] = b'0' + octet / 100;
+                    len += 1;
+                }
+                if octet >= 10 {
+                    text[len] = b'0' + octet / 10 % 10;
+                    len += 1;
+                }
+                text[len] = b'0' + octet % 10;
+                len += 1;
             }
-            std::net::IpAddr::V6(v6) => {
-                use std::io::Write;
-                let mut cursor = std::io::Cursor::new(&mut text[..]);
-                let _ = write!(cursor, "{v6}");
-                cursor.position() as usize
-            }
-        };
-        IpText { bytes: text, len }
-    }
-
-    /// The text, ASCII.
-    pub fn text(&self) -> &[u8] {
-        &self.bytes[..self.len.min(self.bytes.len())]
-    }
+            len
+        }
+        std::net::IpAddr::V6(v6) => {
+            use std::io::Write;
+            let mut cursor = std::io::Cursor::new(&mut text[..]);
+            let _ = write!(cursor, "{v6}");
+            cursor.position() as usize
+        }
+    };
+    (text, len)
 }
 
 /// What every export request has around its spans: the resource and the instrumentation scope,

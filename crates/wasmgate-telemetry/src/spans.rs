@@ -315,8 +315,19 @@ pub fn encode_invocation(
     let collected = request.children.take();
     let failed = server_error(record);
     let protocol = request.http.as_ref().map(|head| head.protocol_version);
-    let peer = Peer::attributes(&mut memo.peer, request);
-    let steady = SteadyKey::attributes(&mut memo.steady, record);
+    let peer = &remade(
+        &mut memo.peer,
+        |peer| peer.made_from(request),
+        || Peer::new(request),
+    )
+    .attributes;
+    let key = SteadyKey::of(record);
+    let steady = &remade(
+        &mut memo.steady,
+        |(made_from, _)| *made_from == key,
+        || (key, key.encoded()),
+    )
+    .1;
     let constants = memo
         .routes
         .get(record, [Some(request.scheme), protocol], || {
@@ -386,15 +397,14 @@ impl Peer {
     }
 }
 
-impl Peer {
-    /// The peer attributes of `request`, made again when it differs from the `last` one's.
-    fn attributes<'a>(last: &'a mut Option<Peer>, request: &RequestSpan) -> &'a [u8] {
-        // Compared in place: taking the memo out and putting it back moved it twice.
-        if !last.as_ref().is_some_and(|peer| peer.made_from(request)) {
-            *last = Some(Peer::new(request));
-        }
-        last.as_ref().map_or(&[], |peer| &peer.attributes)
+/// What `last` holds when `same` says it was made from the current input, else what `make`
+/// makes, kept for next time. Compared in place: taking the memo out and putting it back
+/// moved it twice.
+fn remade<T>(last: &mut Option<T>, same: impl FnOnce(&T) -> bool, make: impl FnOnce() -> T) -> &T {
+    if !last.as_ref().is_some_and(same) {
+        *last = None;
     }
+    last.get_or_insert_with(make)
 }
 
 /// `client.address`, `server.address` (the host the request named, else the address it came
@@ -674,38 +684,35 @@ fn server_attributes_local(
     request: &RequestSpan,
 ) {
     const A: u32 = field::SPAN_ATTRIBUTES;
-    let int = |span: &mut Encoder<'_>, key: &str, n: u64| {
-        span.attribute_int(A, key, i64::try_from(n).unwrap_or(i64::MAX))
-    };
     // The status, the outcome and the other figures that seldom change from request to request
     // are the steady attributes, and the client's, the server's and the agent's the peer's
     // (both in `SpanMemo`).
-    int(span, "client.port", u64::from(request.remote_addr.port()));
+    span.attribute_uint(A, "client.port", u64::from(request.remote_addr.port()));
     if let Some(head) = &request.http {
         span.attribute_text(A, "url.path", head.path_utf8());
         if let Some(original) = &head.method_original {
             span.attribute_str(A, "http.request.method_original", original.as_str());
         }
     }
-    int(span, "http.request.body.size", record.request_bytes);
-    int(span, "http.response.body.size", record.response_bytes);
-    int(span, "wasmgate.invocation_id", record.id);
-    int(
-        span,
+    span.attribute_uint(A, "http.request.body.size", record.request_bytes);
+    span.attribute_uint(A, "http.response.body.size", record.response_bytes);
+    span.attribute_uint(A, "wasmgate.invocation_id", record.id);
+    span.attribute_uint(
+        A,
         "wasmgate.instantiate_time_us",
         record.instantiate_time_us,
     );
-    int(span, "wasmgate.peak_memory_bytes", record.peak_memory_bytes);
+    span.attribute_uint(A, "wasmgate.peak_memory_bytes", record.peak_memory_bytes);
     // One call per figure rather than a loop over an array of them: with its key a literal,
     // each attribute's head is written with constant stores instead of a `memcpy` call.
     if let Some(value) = record.guest_cpu_time_us {
-        int(span, "wasmgate.guest_cpu_time_us", value);
+        span.attribute_uint(A, "wasmgate.guest_cpu_time_us", value);
     }
     if let Some(value) = record.host_call_time_us {
-        int(span, "wasmgate.host_call_time_us", value);
+        span.attribute_uint(A, "wasmgate.host_call_time_us", value);
     }
     if let Some(value) = record.instructions {
-        int(span, "wasmgate.instructions", value);
+        span.attribute_uint(A, "wasmgate.instructions", value);
     }
 }
 
@@ -736,37 +743,25 @@ impl SteadyKey {
     /// The attributes for these figures.
     fn encode(&self, span: &mut Encoder<'_>) {
         const A: u32 = field::SPAN_ATTRIBUTES;
-        let int = |span: &mut Encoder<'_>, key: &str, n: u64| {
-            span.attribute_int(A, key, i64::try_from(n).unwrap_or(i64::MAX))
-        };
         if self.status != 0 {
-            int(span, "http.response.status_code", u64::from(self.status));
+            span.attribute_uint(A, "http.response.status_code", u64::from(self.status));
         }
         span.attribute_str(A, "wasmgate.outcome", self.outcome);
         span.attribute_bool(A, "wasmgate.cold_start", self.cold_start);
         if let Some(value) = self.host_calls {
-            int(span, "wasmgate.host_calls", value);
+            span.attribute_uint(A, "wasmgate.host_calls", value);
         }
         if let Some(code) = self.exit_code {
             span.attribute(A, "wasmgate.exit_code", &Value::Int(i64::from(code)));
         }
-        int(span, "wasmgate.stdout_lines", self.output_lines.0);
-        int(span, "wasmgate.stderr_lines", self.output_lines.1);
+        span.attribute_uint(A, "wasmgate.stdout_lines", self.output_lines.0);
+        span.attribute_uint(A, "wasmgate.stderr_lines", self.output_lines.1);
     }
 
-    /// The steady attributes of `record`, encoded again only when they differ from the `last`
-    /// record's.
-    fn attributes<'a>(
-        last: &'a mut Option<(SteadyKey, Box<[u8]>)>,
-        record: &InvocationRecord,
-    ) -> &'a [u8] {
-        let key = SteadyKey::of(record);
-        if !last.as_ref().is_some_and(|(last_key, _)| *last_key == key) {
-            let mut bytes = Vec::new();
-            append(&mut bytes, 128, |span| key.encode(span));
-            *last = Some((key, bytes.into_boxed_slice()));
-        }
-        last.as_ref().map_or(&[], |(_, bytes)| bytes)
+    fn encoded(&self) -> Box<[u8]> {
+        let mut bytes = Vec::new();
+        append(&mut bytes, 128, |span| self.encode(span));
+        bytes.into_boxed_slice()
     }
 }
 
@@ -898,8 +893,17 @@ mod tests {
 
     /// Encodes the invocation and decodes it back with the OTLP crate's types.
     fn to_otlp(record: &InvocationRecord, request: &RequestSpan) -> Vec<Span> {
+        through_memo(&mut SpanMemo::default(), record, request)
+    }
+
+    /// [`to_otlp`] through an exporter's `memo`, kept from one invocation to the next.
+    fn through_memo(
+        memo: &mut SpanMemo,
+        record: &InvocationRecord,
+        request: &RequestSpan,
+    ) -> Vec<Span> {
         let mut spans = Vec::new();
-        let count = encode_invocation(&mut spans, &mut SpanMemo::default(), record, request);
+        let count = encode_invocation(&mut spans, memo, record, request);
         let encoded = crate::otlp_encode::export_request(&[], ("wasmgate", "0"), &spans);
         let decoded = ExportTraceServiceRequest::decode(encoded.as_slice()).unwrap();
         let spans = decoded.resource_spans[0].scope_spans[0].spans.clone();
@@ -997,11 +1001,8 @@ mod tests {
                 request.scheme = "https";
                 request.http = Some(RequestHead::new("/b/7", None, None, "2", None));
             }
-            let mut spans = Vec::new();
-            encode_invocation(&mut spans, &mut constants, &record, &request);
-            let encoded = crate::otlp_encode::export_request(&[], ("wasmgate", "0"), &spans);
-            let decoded = ExportTraceServiceRequest::decode(encoded.as_slice()).unwrap();
-            let server = &decoded.resource_spans[0].scope_spans[0].spans[0];
+            let spans = through_memo(&mut constants, &record, &request);
+            let server = &spans[0];
             let text = |s: &str| Some(any_value::Value::StringValue(s.into()));
             let expected = [
                 ("http.route", ["/a", "/b/{id}"][which]),
@@ -1114,11 +1115,8 @@ mod tests {
                 stdout_lines,
                 ..Default::default()
             };
-            let mut spans = Vec::new();
-            encode_invocation(&mut spans, &mut memo, &record, &request());
-            let encoded = crate::otlp_encode::export_request(&[], ("wasmgate", "0"), &spans);
-            let decoded = ExportTraceServiceRequest::decode(encoded.as_slice()).unwrap();
-            let server = &decoded.resource_spans[0].scope_spans[0].spans[0];
+            let spans = through_memo(&mut memo, &record, &request());
+            let server = &spans[0];
             let case = format!("{status} {outcome} {cold_start} {host_calls:?} {exit_code:?}");
             let attribute = |key| attribute(server, key).cloned();
             assert_eq!(
@@ -1236,11 +1234,8 @@ mod tests {
                     "1.1",
                     None,
                 ));
-                let mut spans = Vec::new();
-                encode_invocation(&mut spans, &mut memo, &record, &request);
-                let encoded = crate::otlp_encode::export_request(&[], ("wasmgate", "0"), &spans);
-                let decoded = ExportTraceServiceRequest::decode(encoded.as_slice()).unwrap();
-                let server = &decoded.resource_spans[0].scope_spans[0].spans[0];
+                let spans = through_memo(&mut memo, &record, &request);
+                let server = &spans[0];
                 let case = format!("{client} {host:?} {agent:?}");
                 assert_eq!(
                     attribute(server, "client.address").cloned(),
