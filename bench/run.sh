@@ -342,19 +342,19 @@ LOADAVG_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # --- measurements ---------------------------------------------------------------------------
 
-# utime + stime (fields 14 and 15 of /proc/PID/stat, all threads) in clock ticks.
+# "utime stime" (fields 14 and 15 of /proc/PID/stat, all threads) in clock ticks.
 cpu_ticks() {
     local stat rest f
     stat=$(<"/proc/$1/stat") || die "cannot read /proc/$1/stat"
     rest=${stat##*) } # the command name (field 2) may hold spaces; field 3 follows the last ')'
     read -r -a f <<<"$rest"
-    echo $((f[11] + f[12]))
+    echo "${f[11]} ${f[12]}"
 }
 
 PY_PARSE=$(
     cat <<'EOF'
 import re, sys
-path, name, rnd, ticks, clk = sys.argv[1:6]
+path, name, rnd, before, after, clk = sys.argv[1:7]
 text = open(path).read()
 UNITS = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 def secs(s):
@@ -378,9 +378,11 @@ m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (
 sockerr = sum(int(g) for g in m.groups()) if m else 0
 if requests == 0:
     sys.exit(f"{path}: wrk completed no request:\n{text}")
-cpu_s = int(ticks) / int(clk)
+user_s, sys_s = ((int(a) - int(b)) / int(clk) for a, b in zip(after.split(), before.split()))
+cpu_s = user_s + sys_s
 print("\t".join(str(v) for v in (name, rnd, rps, p50 * 1e6, p99 * 1e6, requests, elapsed,
-                                   cpu_s * 1e6 / requests, 100 * cpu_s / elapsed, non2xx + sockerr)))
+                                   cpu_s * 1e6 / requests, 100 * cpu_s / elapsed, non2xx + sockerr,
+                                   user_s * 1e6 / requests, sys_s * 1e6 / requests)))
 EOF
 )
 
@@ -400,7 +402,7 @@ run_one() {
         die "wrk against $name failed or took more than ${WRK_LIMIT}s; see $raw"
     after=$(cpu_ticks "${PID[$name]}")
     kill -0 "${PID[$name]}" 2>/dev/null || die "$name exited during the run; see $OUT/$name.log"
-    python3 -c "$PY_PARSE" "$raw" "$name" "$round" $((after - before)) "$CLK_TCK" >>"$RESULTS" ||
+    python3 -c "$PY_PARSE" "$raw" "$name" "$round" "$before" "$after" "$CLK_TCK" >>"$RESULTS" ||
         die "cannot parse $raw"
     log "round $round/$ROUNDS $name: $(tail -n 1 "$RESULTS" | cut -f3 | xargs printf '%.0f') req/s"
 }
@@ -445,10 +447,10 @@ if [[ $SKIP_WASMTIME != 1 ]]; then
     printf '  %-15s %s\n' "" "($("$WASMTIME_BIN" --version))"
 fi
 if [[ -n $SINK_PID ]]; then
-    sink_ticks=$(cpu_ticks "$SINK_PID")
+    read -r sink_user sink_sys <<<"$(cpu_ticks "$SINK_PID")"
     kill -TERM "$SINK_PID" 2>/dev/null || true
     wait "$SINK_PID" 2>/dev/null || true
-    echo "OTLP sink: $(tail -n 1 "$OUT/otlp-sink.log"); $(python3 -c "print(f'{$sink_ticks / $CLK_TCK:.2f}')") s of CPU over the run"
+    echo "OTLP sink: $(tail -n 1 "$OUT/otlp-sink.log"); $(python3 -c "print(f'{($sink_user + $sink_sys) / $CLK_TCK:.2f}')") s of CPU over the run"
 fi
 echo "Raw output: $OUT"
 echo
@@ -458,9 +460,10 @@ import statistics, sys
 path, servers = sys.argv[1], sys.argv[2:]
 rows = {}
 for line in open(path):
-    name, rnd, rps, p50, p99, requests, elapsed, cpu, cpu_pct, errors = line.rstrip("\n").split("\t")
+    name, rnd, rps, p50, p99, requests, elapsed, cpu, cpu_pct, errors, user, sys_ = line.rstrip("\n").split("\t")
     rows.setdefault(name, []).append(dict(round=int(rnd), rps=float(rps), p50=float(p50), p99=float(p99),
-                                          cpu=float(cpu), cpu_pct=float(cpu_pct), errors=int(errors)))
+                                          cpu=float(cpu), cpu_pct=float(cpu_pct), errors=int(errors),
+                                          user=float(user), sys=float(sys_)))
 
 def lat(us):
     if us < 1000:
@@ -473,6 +476,8 @@ METRICS = [("req/s", "rps", lambda v: f"{v:,.0f}"),
            ("p50 latency", "p50", lat),
            ("p99 latency", "p99", lat),
            ("CPU µs/req", "cpu", lambda v: f"{v:.1f}"),
+           ("  user", "user", lambda v: f"{v:.1f}"),
+           ("  system", "sys", lambda v: f"{v:.1f}"),
            ("server CPU %", "cpu_pct", lambda v: f"{v:.0f}%")]
 med = {}
 for name in servers:
