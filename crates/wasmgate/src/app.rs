@@ -32,6 +32,27 @@ pub struct LoadedApp {
     pub manifest: Manifest,
     pub runtime: Runtime,
     pub router: Router<Arc<dyn Executor>>,
+    pub limiters: RouteLimiters,
+}
+
+/// The limiters of one load's `[[route]]`s, by host and path. The next load reuses a route's
+/// limiter, state and all, when the route's component and limits are unchanged
+/// ([`RouteLimiter::enforces`]); otherwise the route starts with a fresh one.
+#[derive(Clone, Default)]
+pub struct RouteLimiters(HashMap<(Option<String>, RoutePath), Arc<RouteLimiter>>);
+
+impl RouteLimiters {
+    /// The limiter for `route`: the kept one if it enforces the same limits, else a new one.
+    fn for_route(
+        &self,
+        route: &wasmgate_manifest::Route,
+        telemetry: &Arc<Telemetry>,
+    ) -> Arc<RouteLimiter> {
+        match self.0.get(&(route.host.clone(), route.path.clone())) {
+            Some(kept) if kept.enforces(&route.component, &route.limits) => kept.clone(),
+            _ => RouteLimiter::new(&route.component, &route.limits, Some(telemetry.clone())),
+        }
+    }
 }
 
 impl AppSource {
@@ -59,9 +80,14 @@ impl AppSource {
     }
 
     /// Reads and checks every file, opens the backends, compiles the components (services
-    /// start) and builds the routes. Blocks while compiling: call it where blocking is fine
+    /// start) and builds the routes, keeping the `serving` version's route limiters where a
+    /// route's limits are unchanged. Blocks while compiling: call it where blocking is fine
     /// (startup, or a blocking task). Backends' pools and services belong to `tokio`.
-    pub fn load(&self, tokio: &tokio::runtime::Handle) -> anyhow::Result<LoadedApp> {
+    pub fn load(
+        &self,
+        tokio: &tokio::runtime::Handle,
+        serving: &RouteLimiters,
+    ) -> anyhow::Result<LoadedApp> {
         let manifest = Manifest::load(&self.manifest_path)?;
         let runtime_config = match &self.runtime_config {
             Some(path) => RuntimeConfig::load(path)?,
@@ -87,11 +113,12 @@ impl AppSource {
         };
         let _entered = tokio.enter();
         let runtime = Runtime::load(&manifest, &options)?;
-        let router = build_router(&manifest, &runtime, &auth)?;
+        let (router, limiters) = build_router(&manifest, &runtime, &auth, serving)?;
         Ok(LoadedApp {
             manifest,
             runtime,
             router,
+            limiters,
         })
     }
 
@@ -113,15 +140,24 @@ fn build_router(
     manifest: &Manifest,
     runtime: &Runtime,
     auth: &AuthPolicies,
-) -> anyhow::Result<Router<Arc<dyn Executor>>> {
+    serving: &RouteLimiters,
+) -> anyhow::Result<(Router<Arc<dyn Executor>>, RouteLimiters)> {
     let mut routes = Vec::with_capacity(manifest.routes.len());
     let mut taken: HashMap<(Option<String>, RoutePath), String> = HashMap::new();
     // One limiter per [[route]]: its sub-routes share the route's limits.
     let limiters: Vec<Arc<RouteLimiter>> = manifest
         .routes
         .iter()
-        .map(|r| RouteLimiter::new(&r.component, &r.limits, Some(runtime.telemetry().clone())))
+        .map(|r| serving.for_route(r, runtime.telemetry()))
         .collect();
+    let kept = RouteLimiters(
+        manifest
+            .routes
+            .iter()
+            .zip(&limiters)
+            .map(|(r, limiter)| ((r.host.clone(), r.path.clone()), limiter.clone()))
+            .collect(),
+    );
     for (route, limiter) in manifest.routes.iter().zip(&limiters) {
         let executor = runtime.executor(&route.component).with_context(|| {
             format!(
@@ -179,7 +215,7 @@ fn build_router(
             target: Arc::new(Healthz),
         });
     }
-    Ok(Router::new(routes))
+    Ok((Router::new(routes), kept))
 }
 
 fn target(

@@ -6,7 +6,7 @@
 //! Requests in flight finish on the version they started on: they hold their executor, and
 //! the old engine (with its epoch ticks) lives until the last of them is done.
 
-use crate::app::{route_table, AppSource, LoadedApp};
+use crate::app::{route_table, AppSource, LoadedApp, RouteLimiters};
 use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -31,12 +31,14 @@ pub struct Reloader {
     current: tokio::sync::Mutex<Serving>,
 }
 
-/// What is kept of the version serving: its manifest (for the files to watch) and runtime
-/// (its engine and backends; requests hold the executors themselves).
+/// What is kept of the version serving: its manifest (for the files to watch), runtime
+/// (its engine and backends; requests hold the executors themselves) and route limiters
+/// (for the next version to keep where a route's limits are unchanged).
 struct Serving {
     generation: u64,
     manifest: Manifest,
     _runtime: Runtime,
+    limiters: RouteLimiters,
 }
 
 impl Reloader {
@@ -44,7 +46,7 @@ impl Reloader {
     pub fn new(
         source: AppSource,
         router: LiveRouter,
-        first: (Manifest, Runtime),
+        first: (Manifest, Runtime, RouteLimiters),
         tokio: tokio::runtime::Handle,
     ) -> Arc<Reloader> {
         let telemetry = first.1.telemetry().clone();
@@ -58,6 +60,7 @@ impl Reloader {
                 generation: 1,
                 manifest: first.0,
                 _runtime: first.1,
+                limiters: first.2,
             }),
         })
     }
@@ -72,7 +75,9 @@ impl Reloader {
         let started = Instant::now();
         tracing::info!(trigger, "reloading the app");
         let this = self.clone();
-        let loaded = tokio::task::spawn_blocking(move || this.source.load(&this.tokio)).await;
+        let limiters = serving.limiters.clone();
+        let loaded =
+            tokio::task::spawn_blocking(move || this.source.load(&this.tokio, &limiters)).await;
         let loaded = match loaded {
             Ok(Ok(app)) => wait_until_ready(app).await,
             Ok(Err(error)) => Err(format!("{error:#}")),
@@ -98,6 +103,7 @@ impl Reloader {
             manifest,
             runtime,
             router,
+            limiters,
         } = app;
         // From here on new requests see the new version; the old one's last references
         // are its requests in flight.
@@ -109,6 +115,7 @@ impl Reloader {
                 generation,
                 manifest,
                 _runtime: runtime,
+                limiters,
             },
         );
         drop(old);

@@ -1,6 +1,6 @@
 //! `wasmgate up`: load the manifest, load the components, serve until a stop signal.
 
-use crate::app::{route_table, AppSource, LoadedApp};
+use crate::app::{route_table, AppSource, LoadedApp, RouteLimiters};
 use crate::cli::UpArgs;
 use crate::reload::{self, AdminReload, Reloader};
 use anyhow::Context;
@@ -31,7 +31,7 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
         .thread_name("wasmgate-worker")
         .build()
         .context("cannot start the async runtime")?;
-    let app = source.load(tokio.handle())?;
+    let app = source.load(tokio.handle(), &RouteLimiters::default())?;
     tokio.block_on(serve(args, source, app))
 }
 
@@ -40,6 +40,7 @@ async fn serve(args: UpArgs, source: AppSource, app: LoadedApp) -> anyhow::Resul
         manifest,
         runtime,
         router,
+        limiters,
     } = app;
     let routes = route_table(&router);
     let telemetry = runtime.telemetry().clone();
@@ -77,7 +78,7 @@ async fn serve(args: UpArgs, source: AppSource, app: LoadedApp) -> anyhow::Resul
     let reloader = Reloader::new(
         source,
         live_router,
-        (manifest, runtime),
+        (manifest, runtime, limiters),
         tokio::runtime::Handle::current(),
     );
     let admin = if args.no_admin {

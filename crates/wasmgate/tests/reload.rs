@@ -174,6 +174,53 @@ async fn requests_in_flight_finish_on_the_version_they_started_on() {
     assert_eq!(slow.text(), "slept");
 }
 
+/// [`versioned_manifest`] with `route_keys` (load limits) on its route.
+fn limited_manifest(version: &str, route_keys: &str) -> String {
+    let manifest = versioned_manifest("", version);
+    let route = "component = \"fixture\"\n";
+    assert_eq!(manifest.matches(route).count(), 1);
+    manifest.replace(route, &format!("{route}{route_keys}\n"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reload_keeps_a_routes_rate_limit_state_unless_its_limits_change() {
+    let two_an_hour = "rate_limit = { requests = 2, per = \"1h\", burst = 2 }";
+    let server = Server::start(&limited_manifest("one", two_an_hour));
+    for _ in 0..2 {
+        assert_eq!(get(server.addr, "/env/VERSION").await.text(), "one");
+    }
+    assert_eq!(get(server.addr, "/env/VERSION").await.status, 429);
+
+    // A new version with the same limits: the spent bucket stays spent.
+    write_manifest(&server, &limited_manifest("two", two_an_hour));
+    let reply = post_reload(server.admin).await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let after = get(server.addr, "/env/VERSION").await;
+    assert_eq!(after.status, 429, "{}", after.text());
+
+    // Changed limits are a new limiter, with a full bucket.
+    let three_an_hour = "rate_limit = { requests = 3, per = \"1h\", burst = 3 }";
+    write_manifest(&server, &limited_manifest("three", three_an_hour));
+    assert_eq!(post_reload(server.admin).await.status, 200);
+    assert_eq!(get(server.addr, "/env/VERSION").await.text(), "three");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn requests_in_flight_on_the_old_version_count_against_the_new_ones_concurrency_cap() {
+    let one_at_a_time = "max_concurrency = 1\nqueue = 0";
+    let server = Server::start(&limited_manifest("one", one_at_a_time));
+    let addr = server.addr;
+    let slow = tokio::spawn(async move { get(addr, "/sleep/2000").await });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    write_manifest(&server, &limited_manifest("two", one_at_a_time));
+    assert_eq!(post_reload(server.admin).await.status, 200);
+    // The old version's request still holds the route's one slot.
+    let refused = get(addr, "/env/VERSION").await;
+    assert_eq!(refused.status, 503, "{}", refused.text());
+    assert_eq!(slow.await.unwrap().text(), "slept");
+    assert_eq!(get(addr, "/env/VERSION").await.text(), "two");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_guest_spinning_on_the_old_version_still_times_out() {
     // The old engine's epoch ticks must outlive the switch, or this request never ends.

@@ -75,6 +75,8 @@ fn client_network(ip: IpAddr) -> IpAddr {
 pub struct RouteLimiter {
     component: Arc<str>,
     telemetry: Option<Arc<Telemetry>>,
+    /// What this limiter was made to enforce (see [`RouteLimiter::enforces`]).
+    limits: RouteLimits,
     max_request_body: u64,
     client_rate: Option<ClientBuckets<ClientKey>>,
     route_rate: Option<SharedBucket>,
@@ -92,6 +94,7 @@ impl RouteLimiter {
         Arc::new(RouteLimiter {
             component: component.into(),
             telemetry,
+            limits: *limits,
             max_request_body: limits.max_request_body,
             client_rate: limits
                 .client_rate_limit
@@ -99,6 +102,14 @@ impl RouteLimiter {
             route_rate: limits.rate_limit.map(|rate| SharedBucket::new(&rate, now)),
             gate: limits.concurrency.map(|limit| ConcurrencyGate::new(&limit)),
         })
+    }
+
+    /// Whether this limiter enforces `limits` on a route to `component`. A hot reload keeps
+    /// such a limiter, with its rate buckets and its concurrency gate, for the new version of
+    /// the route: a reload must not hand every client a full bucket, nor let the new
+    /// version's requests run beside the old one's in-flight ones as if those were not there.
+    pub fn enforces(&self, component: &str, limits: &RouteLimits) -> bool {
+        *self.component == *component && self.limits == *limits
     }
 
     /// `inner`, guarded by these limits.
