@@ -18,6 +18,7 @@ mod rate;
 
 pub use rate::retry_after_secs;
 
+use http_body::Body;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use queue::{ConcurrencyGate, Refused};
@@ -120,94 +121,115 @@ impl RouteLimiter {
         })
     }
 
-    async fn serve(
+    /// The checks answered at once, cheapest first: the declared body size, then the client's
+    /// and the route's buckets. `Err` is the refusal. A route with only the default limits
+    /// reads no clock here, and a body whose exact size is known and allowed carries no
+    /// streaming cap: hyper ends a body at its declared length.
+    fn admit(
+        &self,
+        request: &mut http::Request<Incoming>,
+        context: &RequestContext,
+    ) -> Result<(), http::Response<ResponseBody>> {
+        let size = request.body().size_hint();
+        if size.lower() > self.max_request_body {
+            let why = format!(
+                "request body of {} bytes is over this route's limit of {} bytes",
+                size.lower(),
+                self.max_request_body
+            );
+            return Err(self.refuse(
+                request.method(),
+                context,
+                Instant::now(),
+                "rejected",
+                http::StatusCode::PAYLOAD_TOO_LARGE,
+                why,
+                None,
+            ));
+        }
+        if self.client_rate.is_some() || self.route_rate.is_some() {
+            let now = Instant::now();
+            if let Some(clients) = &self.client_rate {
+                if let Err(wait) = clients.take(&ClientKey::of(request, context), now) {
+                    let why = "too many requests from this client, try again later".to_string();
+                    return Err(self.rate_limited(request.method(), context, now, why, wait));
+                }
+            }
+            if let Some(bucket) = &self.route_rate {
+                if let Err(wait) = bucket.take(now) {
+                    let why = "too many requests for this route, try again later".to_string();
+                    return Err(self.rate_limited(request.method(), context, now, why, wait));
+                }
+            }
+        }
+        if size.exact().is_none() {
+            request
+                .extensions_mut()
+                .insert(RequestBodyLimit(self.max_request_body));
+        }
+        Ok(())
+    }
+
+    fn rate_limited(
+        &self,
+        method: &http::Method,
+        context: &RequestContext,
+        started: Instant,
+        why: String,
+        wait: std::time::Duration,
+    ) -> http::Response<ResponseBody> {
+        self.refuse(
+            method,
+            context,
+            started,
+            Outcome::RateLimited.as_str(),
+            http::StatusCode::TOO_MANY_REQUESTS,
+            why,
+            Some(retry_after_secs(wait)),
+        )
+    }
+
+    /// Waits for a turn at the route's concurrency gate (or refuses with 503), then serves
+    /// the admitted `request` through `inner`, holding the slot until the response body ends.
+    async fn serve_in_turn(
         &self,
         inner: Arc<dyn Executor>,
-        mut request: http::Request<Incoming>,
+        request: http::Request<Incoming>,
         context: RequestContext,
     ) -> http::Response<ResponseBody> {
+        let Some(gate) = &self.gate else {
+            return inner.handle(request, context).await;
+        };
         let started = Instant::now();
-        let method = request.method().clone();
-        let refuse = |outcome: &'static str, status, why: String, retry_after: Option<u64>| {
-            self.refuse(
-                &method,
-                &context,
-                started,
-                outcome,
-                status,
-                why,
-                retry_after,
-            )
-        };
-        if let Some(length) = content_length(&request) {
-            if length > self.max_request_body {
-                let why = format!(
-                    "request body of {length} bytes is over this route's limit of {} bytes",
-                    self.max_request_body
-                );
-                return refuse("rejected", http::StatusCode::PAYLOAD_TOO_LARGE, why, None);
-            }
-        }
-        let now = Instant::now();
-        if let Some(clients) = &self.client_rate {
-            if let Err(wait) = clients.take(&ClientKey::of(&request, &context), now) {
-                let why = "too many requests from this client, try again later".to_string();
-                let retry = retry_after_secs(wait);
-                return refuse(
-                    Outcome::RateLimited.as_str(),
-                    http::StatusCode::TOO_MANY_REQUESTS,
-                    why,
+        let permit = match gate.enter().await {
+            Ok(permit) => permit,
+            Err(refused) => {
+                let why = match refused {
+                    Refused::QueueFull => "this route is at capacity and its queue is full",
+                    Refused::TimedOut => "this route stayed at capacity for the whole wait",
+                };
+                // A slot is likely free again within one queue wait.
+                let retry = retry_after_secs(gate.queue_timeout());
+                return self.refuse(
+                    request.method(),
+                    &context,
+                    started,
+                    Outcome::Overloaded.as_str(),
+                    http::StatusCode::SERVICE_UNAVAILABLE,
+                    format!("{why}, try again later"),
                     Some(retry),
                 );
             }
-        }
-        if let Some(bucket) = &self.route_rate {
-            if let Err(wait) = bucket.take(now) {
-                let why = "too many requests for this route, try again later".to_string();
-                let retry = retry_after_secs(wait);
-                return refuse(
-                    Outcome::RateLimited.as_str(),
-                    http::StatusCode::TOO_MANY_REQUESTS,
-                    why,
-                    Some(retry),
-                );
-            }
-        }
-        let permit = match &self.gate {
-            None => None,
-            Some(gate) => match gate.enter().await {
-                Ok(permit) => Some(permit),
-                Err(refused) => {
-                    let why = match refused {
-                        Refused::QueueFull => "this route is at capacity and its queue is full",
-                        Refused::TimedOut => "this route stayed at capacity for the whole wait",
-                    };
-                    // A slot is likely free again within one queue wait.
-                    let retry = retry_after_secs(gate.queue_timeout());
-                    return refuse(
-                        Outcome::Overloaded.as_str(),
-                        http::StatusCode::SERVICE_UNAVAILABLE,
-                        format!("{why}, try again later"),
-                        Some(retry),
-                    );
-                }
-            },
         };
-        request
-            .extensions_mut()
-            .insert(RequestBodyLimit(self.max_request_body));
         let response = inner.handle(request, context).await;
-        match permit {
-            None => response,
-            // The slot stays taken while the body streams: the guest may still be running.
-            Some(permit) => response.map(|body| {
-                body.map_frame(move |frame| {
-                    let _slot = &permit;
-                    frame
-                })
-                .boxed_unsync()
-            }),
-        }
+        // The slot stays taken while the body streams: the guest may still be running.
+        response.map(|body| {
+            body.map_frame(move |frame| {
+                let _slot = &permit;
+                frame
+            })
+            .boxed_unsync()
+        })
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -255,18 +277,6 @@ impl RouteLimiter {
     }
 }
 
-/// The declared body length; absent or unreadable, the streaming cap is what applies.
-fn content_length(request: &http::Request<Incoming>) -> Option<u64> {
-    request
-        .headers()
-        .get(http::header::CONTENT_LENGTH)?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse()
-        .ok()
-}
-
 /// An executor behind its route's limits: what the router dispatches to.
 struct LimitGuard {
     limiter: Arc<RouteLimiter>,
@@ -276,12 +286,19 @@ struct LimitGuard {
 impl Executor for LimitGuard {
     fn handle(
         self: Arc<Self>,
-        request: http::Request<Incoming>,
+        mut request: http::Request<Incoming>,
         context: RequestContext,
     ) -> ResponseFuture {
+        if let Err(refused) = self.limiter.admit(&mut request, &context) {
+            return Box::pin(std::future::ready(refused));
+        }
+        if self.limiter.gate.is_none() {
+            // Nothing left to wait for: the inner executor's future is the whole answer.
+            return self.inner.clone().handle(request, context);
+        }
         Box::pin(async move {
             self.limiter
-                .serve(self.inner.clone(), request, context)
+                .serve_in_turn(self.inner.clone(), request, context)
                 .await
         })
     }
