@@ -34,11 +34,11 @@ impl<T> Router<T> {
 
     /// The route for a request to `host` (as sent; port and case do not matter) and `path`.
     pub fn route(&self, host: Option<&str>, path: &str) -> Option<&RouteTarget<T>> {
-        let host = host.map(normalize_host);
+        let host = host.map(host_name);
         self.routes.iter().find(|route| {
-            let host_matches = match (&route.host, &host) {
+            let host_matches = match (&route.host, host) {
                 (None, _) => true,
-                (Some(want), Some(got)) => want == got,
+                (Some(want), Some(got)) => want.eq_ignore_ascii_case(got),
                 (Some(_), None) => false,
             };
             host_matches && path_matches(&route.path, path)
@@ -96,8 +96,9 @@ fn path_matches(pattern: &RoutePath, path: &str) -> bool {
     }
 }
 
-/// `Example.COM:8080` and `example.com.` both become `example.com`.
-fn normalize_host(host: &str) -> String {
+/// The name in a `Host`: `Example.COM:8080` is `Example.COM`, `example.com.` is `example.com`
+/// (compared without case; no copy on the request path).
+fn host_name(host: &str) -> &str {
     let without_port = if host.starts_with('[') {
         // An IPv6 literal: keep the brackets' content, drop any port.
         host.split(']')
@@ -107,7 +108,7 @@ fn normalize_host(host: &str) -> String {
     } else {
         host.rsplit_once(':').map_or(host, |(name, _port)| name)
     };
-    without_port.trim_end_matches('.').to_ascii_lowercase()
+    without_port.trim_end_matches('.')
 }
 
 #[cfg(test)]
@@ -204,7 +205,8 @@ mod tests {
 
     #[test]
     fn ipv6_hosts_are_normalized() {
-        assert_eq!(normalize_host("[::1]:3000"), "::1");
-        assert_eq!(normalize_host("localhost:3000"), "localhost");
+        assert_eq!(host_name("[::1]:3000"), "::1");
+        assert_eq!(host_name("localhost:3000"), "localhost");
+        assert_eq!(host_name("Example.COM.:8080"), "Example.COM");
     }
 }
