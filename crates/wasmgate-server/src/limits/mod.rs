@@ -122,14 +122,14 @@ impl RouteLimiter {
     }
 
     /// The checks answered at once, cheapest first: the declared body size, then the client's
-    /// and the route's buckets. `Err` is the refusal. A route with only the default limits
+    /// and the route's buckets. Returns the refusal, or `None` when the request may go on. A route with only the default limits
     /// reads no clock here, and a body whose exact size is known and allowed carries no
     /// streaming cap: hyper ends a body at its declared length.
-    fn admit(
+    fn check(
         &self,
         request: &mut http::Request<Incoming>,
         context: &RequestContext,
-    ) -> Result<(), http::Response<ResponseBody>> {
+    ) -> Option<http::Response<ResponseBody>> {
         let size = request.body().size_hint();
         if size.lower() > self.max_request_body {
             let why = format!(
@@ -137,7 +137,7 @@ impl RouteLimiter {
                 size.lower(),
                 self.max_request_body
             );
-            return Err(self.refuse(
+            return Some(self.refuse(
                 request.method(),
                 context,
                 Instant::now(),
@@ -152,13 +152,13 @@ impl RouteLimiter {
             if let Some(clients) = &self.client_rate {
                 if let Err(wait) = clients.take(&ClientKey::of(request, context), now) {
                     let why = "too many requests from this client, try again later".to_string();
-                    return Err(self.rate_limited(request.method(), context, now, why, wait));
+                    return Some(self.rate_limited(request.method(), context, now, why, wait));
                 }
             }
             if let Some(bucket) = &self.route_rate {
                 if let Err(wait) = bucket.take(now) {
                     let why = "too many requests for this route, try again later".to_string();
-                    return Err(self.rate_limited(request.method(), context, now, why, wait));
+                    return Some(self.rate_limited(request.method(), context, now, why, wait));
                 }
             }
         }
@@ -167,7 +167,7 @@ impl RouteLimiter {
                 .extensions_mut()
                 .insert(RequestBodyLimit(self.max_request_body));
         }
-        Ok(())
+        None
     }
 
     fn rate_limited(
@@ -289,7 +289,7 @@ impl Executor for LimitGuard {
         mut request: http::Request<Incoming>,
         context: RequestContext,
     ) -> ResponseFuture {
-        if let Err(refused) = self.limiter.admit(&mut request, &context) {
+        if let Some(refused) = self.limiter.check(&mut request, &context) {
             return Box::pin(std::future::ready(refused));
         }
         if self.limiter.gate.is_none() {
