@@ -8,152 +8,14 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use support::certs::{Ca, Cert, KeyKind};
 use support::{fixture_manifest, Server};
 use tokio_rustls::rustls;
 use tokio_rustls::rustls::pki_types::pem::PemObject;
 use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName};
-
-#[derive(Clone, Copy)]
-enum KeyKind {
-    /// EC P-256, key as PKCS#8 (`BEGIN PRIVATE KEY`).
-    EcPkcs8,
-    /// EC P-256, key as SEC1 (`BEGIN EC PRIVATE KEY`).
-    EcSec1,
-    /// RSA 2048, key as PKCS#1 (`BEGIN RSA PRIVATE KEY`).
-    RsaPkcs1,
-}
-
-struct Cert {
-    cert: PathBuf,
-    key: PathBuf,
-}
-
-fn openssl(args: &[&str]) {
-    let output = Command::new("openssl")
-        .args(args)
-        .output()
-        .expect("openssl (Debian package openssl) must be installed");
-    assert!(
-        output.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
-
-/// A test certificate authority; leaves it signs are what the server presents.
-struct Ca {
-    cert: PathBuf,
-    key: PathBuf,
-}
-
-impl Ca {
-    fn new(dir: &Path) -> Ca {
-        let cert = dir.join("ca.crt");
-        let key = dir.join("ca.key");
-        openssl(&[
-            "req",
-            "-x509",
-            "-nodes",
-            "-days",
-            "2",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-keyout",
-            key.to_str().unwrap(),
-            "-out",
-            cert.to_str().unwrap(),
-            "-subj",
-            "/CN=Wasmgate Test CA",
-        ]);
-        Ca { cert, key }
-    }
-
-    /// A leaf certificate for `names` in `dir/{file}.crt` and `dir/{file}.key`.
-    fn leaf(&self, dir: &Path, file: &str, names: &[&str], kind: KeyKind) -> Cert {
-        let cert = dir.join(format!("{file}.crt"));
-        let key = dir.join(format!("{file}.key"));
-        let raw_key = dir.join(format!("{file}.pkcs8"));
-        let csr = dir.join(format!("{file}.csr"));
-        let ext = dir.join(format!("{file}.ext"));
-        let san = names
-            .iter()
-            .map(|n| format!("DNS:{n}"))
-            .collect::<Vec<_>>()
-            .join(",");
-        std::fs::write(
-            &ext,
-            format!(
-                "subjectAltName={san}\nbasicConstraints=critical,CA:FALSE\n\
-                 extendedKeyUsage=serverAuth\n"
-            ),
-        )
-        .unwrap();
-        let newkey: &[&str] = match kind {
-            KeyKind::RsaPkcs1 => &["-newkey", "rsa:2048"],
-            _ => &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"],
-        };
-        let subject = format!("/CN={}", names[0]);
-        let mut args = vec!["req", "-new", "-nodes"];
-        args.extend_from_slice(newkey);
-        args.extend_from_slice(&[
-            "-keyout",
-            raw_key.to_str().unwrap(),
-            "-out",
-            csr.to_str().unwrap(),
-            "-subj",
-            &subject,
-        ]);
-        openssl(&args);
-        openssl(&[
-            "x509",
-            "-req",
-            "-in",
-            csr.to_str().unwrap(),
-            "-CA",
-            self.cert.to_str().unwrap(),
-            "-CAkey",
-            self.key.to_str().unwrap(),
-            "-CAcreateserial",
-            "-days",
-            "2",
-            "-out",
-            cert.to_str().unwrap(),
-            "-extfile",
-            ext.to_str().unwrap(),
-        ]);
-        match kind {
-            KeyKind::EcPkcs8 => std::fs::copy(&raw_key, &key).map(drop).unwrap(),
-            KeyKind::EcSec1 => openssl(&[
-                "ec",
-                "-in",
-                raw_key.to_str().unwrap(),
-                "-out",
-                key.to_str().unwrap(),
-            ]),
-            KeyKind::RsaPkcs1 => openssl(&[
-                "rsa",
-                "-in",
-                raw_key.to_str().unwrap(),
-                "-traditional",
-                "-out",
-                key.to_str().unwrap(),
-            ]),
-        }
-        let marker = match kind {
-            KeyKind::EcPkcs8 => "BEGIN PRIVATE KEY",
-            KeyKind::EcSec1 => "BEGIN EC PRIVATE KEY",
-            KeyKind::RsaPkcs1 => "BEGIN RSA PRIVATE KEY",
-        };
-        assert!(std::fs::read_to_string(&key).unwrap().contains(marker));
-        Cert { cert, key }
-    }
-}
 
 fn der(cert: &Path) -> CertificateDer<'static> {
     CertificateDer::from_pem_file(cert).unwrap()
@@ -253,15 +115,15 @@ const BOTH: &[&rustls::SupportedProtocolVersion] =
 #[tokio::test]
 async fn sni_picks_the_certificate_for_the_name() {
     let dir = tempfile::tempdir().unwrap();
-    let ca = Ca::new(dir.path());
-    let a = ca.leaf(dir.path(), "a", &["a.test"], KeyKind::EcPkcs8);
-    let b = ca.leaf(
+    let ca = Ca::new(dir.path(), "ca");
+    let a = ca.server(dir.path(), "a", &["DNS:a.test"]);
+    let b = ca.server_with_key(
         dir.path(),
         "b",
-        &["b.test", "*.wild.test"],
+        &["DNS:b.test", "DNS:*.wild.test"],
         KeyKind::RsaPkcs1,
     );
-    let c = ca.leaf(dir.path(), "c", &["c.test"], KeyKind::EcSec1);
+    let c = ca.server_with_key(dir.path(), "c", &["DNS:c.test"], KeyKind::EcSec1);
     let server = start_tls(dir, &[&a, &b, &c]);
     assert!(
         server.stdout().contains("on https://"),
@@ -299,8 +161,8 @@ async fn sni_picks_the_certificate_for_the_name() {
 #[tokio::test]
 async fn http2_over_alpn_and_both_tls_versions() {
     let dir = tempfile::tempdir().unwrap();
-    let ca = Ca::new(dir.path());
-    let a = ca.leaf(dir.path(), "a", &["a.test"], KeyKind::EcPkcs8);
+    let ca = Ca::new(dir.path(), "ca");
+    let a = ca.server(dir.path(), "a", &["DNS:a.test"]);
     let server = start_tls(dir, &[&a]);
 
     let conn = connect(server.addr, "a.test", &ca, &[b"h2", b"http/1.1"], BOTH)
@@ -336,10 +198,10 @@ async fn http2_over_alpn_and_both_tls_versions() {
 #[tokio::test]
 async fn certificates_rotate_without_a_restart_or_a_failed_request() {
     let dir = tempfile::tempdir().unwrap();
-    let ca = Ca::new(dir.path());
-    let first = ca.leaf(dir.path(), "live", &["a.test"], KeyKind::EcPkcs8);
+    let ca = Ca::new(dir.path(), "ca");
+    let first = ca.server(dir.path(), "live", &["DNS:a.test"]);
     let staged = tempfile::tempdir().unwrap();
-    let second = ca.leaf(staged.path(), "next", &["a.test"], KeyKind::EcPkcs8);
+    let second = ca.server(staged.path(), "next", &["DNS:a.test"]);
     let second_der = der(&second.cert);
     let live = Cert {
         cert: first.cert.clone(),
@@ -397,9 +259,9 @@ async fn certificates_rotate_without_a_restart_or_a_failed_request() {
 #[test]
 fn mismatched_or_missing_key_files_stop_startup_with_the_file_named() {
     let dir = tempfile::tempdir().unwrap();
-    let ca = Ca::new(dir.path());
-    let a = ca.leaf(dir.path(), "a", &["a.test"], KeyKind::EcPkcs8);
-    let b = ca.leaf(dir.path(), "b", &["b.test"], KeyKind::EcPkcs8);
+    let ca = Ca::new(dir.path(), "ca");
+    let a = ca.server(dir.path(), "a", &["DNS:a.test"]);
+    let b = ca.server(dir.path(), "b", &["DNS:b.test"]);
     std::fs::write(dir.path().join("wasmgate.toml"), fixture_manifest("")).unwrap();
     let run = |cert: &Path, key: &Path| {
         let output = support::wasmgate()

@@ -1,5 +1,6 @@
-//! Test certificates made with `openssl` (EC P-256, valid two days): a CA, server leaves and
-//! client leaves it signs, and rustls client configs that trust it.
+//! Test certificates made with `openssl` (valid two days): a CA, server leaves and client
+//! leaves it signs (EC P-256 keys as PKCS#8 unless a [`KeyKind`] says otherwise), and rustls
+//! client configs that trust it.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -16,6 +17,27 @@ pub struct Cert {
 pub struct Ca {
     pub cert: PathBuf,
     pub key: PathBuf,
+}
+
+/// A leaf's key type and the PEM form its key file is written in.
+#[derive(Clone, Copy)]
+pub enum KeyKind {
+    /// EC P-256, key as PKCS#8 (`BEGIN PRIVATE KEY`).
+    EcPkcs8,
+    /// EC P-256, key as SEC1 (`BEGIN EC PRIVATE KEY`).
+    EcSec1,
+    /// RSA 2048, key as PKCS#1 (`BEGIN RSA PRIVATE KEY`).
+    RsaPkcs1,
+}
+
+impl KeyKind {
+    fn pem_label(self) -> &'static str {
+        match self {
+            KeyKind::EcPkcs8 => "BEGIN PRIVATE KEY",
+            KeyKind::EcSec1 => "BEGIN EC PRIVATE KEY",
+            KeyKind::RsaPkcs1 => "BEGIN RSA PRIVATE KEY",
+        }
+    }
 }
 
 fn openssl(args: &[&str]) {
@@ -61,6 +83,11 @@ impl Ca {
 
     /// A server certificate for `sans` (e.g. `DNS:localhost`, `IP:127.0.0.1`).
     pub fn server(&self, dir: &Path, file: &str, sans: &[&str]) -> Cert {
+        self.server_with_key(dir, file, sans, KeyKind::EcPkcs8)
+    }
+
+    /// [`Ca::server`] with a key of `kind`.
+    pub fn server_with_key(&self, dir: &Path, file: &str, sans: &[&str], kind: KeyKind) -> Cert {
         self.leaf(
             dir,
             file,
@@ -68,6 +95,7 @@ impl Ca {
                 "subjectAltName={}\nextendedKeyUsage=serverAuth\n",
                 sans.join(",")
             ),
+            kind,
         )
     }
 
@@ -77,12 +105,19 @@ impl Ca {
             dir,
             file,
             &format!("subjectAltName=DNS:{name}\nextendedKeyUsage=clientAuth\n"),
+            KeyKind::EcPkcs8,
         )
     }
 
-    fn leaf(&self, dir: &Path, file: &str, extensions: &str) -> Cert {
+    /// `dir/{file}.crt` signed by this CA with `extensions`, and its key in `dir/{file}.key`.
+    fn leaf(&self, dir: &Path, file: &str, extensions: &str, kind: KeyKind) -> Cert {
         let cert = dir.join(format!("{file}.crt"));
         let key = dir.join(format!("{file}.key"));
+        // openssl writes PKCS#8; other forms are converted from it below.
+        let generated = match kind {
+            KeyKind::EcPkcs8 => key.clone(),
+            _ => dir.join(format!("{file}.pkcs8")),
+        };
         let csr = dir.join(format!("{file}.csr"));
         let ext = dir.join(format!("{file}.ext"));
         std::fs::write(
@@ -90,21 +125,24 @@ impl Ca {
             format!("basicConstraints=critical,CA:FALSE\n{extensions}"),
         )
         .unwrap();
-        openssl(&[
-            "req",
-            "-new",
-            "-nodes",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
+        let newkey: &[&str] = match kind {
+            KeyKind::RsaPkcs1 => &["-newkey", "rsa:2048"],
+            KeyKind::EcPkcs8 | KeyKind::EcSec1 => {
+                &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"]
+            }
+        };
+        let subject = format!("/CN={file}");
+        let mut args = vec!["req", "-new", "-nodes"];
+        args.extend_from_slice(newkey);
+        args.extend_from_slice(&[
             "-keyout",
-            path(&key),
+            path(&generated),
             "-out",
             path(&csr),
             "-subj",
-            &format!("/CN={file}"),
+            &subject,
         ]);
+        openssl(&args);
         openssl(&[
             "x509",
             "-req",
@@ -122,6 +160,21 @@ impl Ca {
             "-extfile",
             path(&ext),
         ]);
+        match kind {
+            KeyKind::EcPkcs8 => {}
+            KeyKind::EcSec1 => openssl(&["ec", "-in", path(&generated), "-out", path(&key)]),
+            KeyKind::RsaPkcs1 => openssl(&[
+                "rsa",
+                "-in",
+                path(&generated),
+                "-traditional",
+                "-out",
+                path(&key),
+            ]),
+        }
+        assert!(std::fs::read_to_string(&key)
+            .unwrap()
+            .contains(kind.pem_label()));
         Cert { cert, key }
     }
 }
