@@ -18,7 +18,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio::net::TcpStream;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_rustls::TlsAcceptor;
 use wasmgate_runtime::Scheme;
 use wasmgate_telemetry::Telemetry;
@@ -117,26 +118,9 @@ impl Server {
             None => None,
         };
 
-        loop {
-            let slot = tokio::select! {
-                slot = connection_slots.clone().acquire_owned() => match slot {
-                    Ok(slot) => slot,
-                    Err(_) => break,
-                },
-                () = shutdown.triggered() => break,
-            };
-            let (stream, remote_addr) = tokio::select! {
-                accepted = self.listener.accept() => match accepted {
-                    Ok(accepted) => accepted,
-                    Err(e) => {
-                        // Typically EMFILE: back off instead of spinning, keep serving.
-                        tracing::warn!(error = %e, "accept failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                },
-                () = shutdown.triggered() => break,
-            };
+        while let Some((stream, remote_addr, slot)) =
+            next_connection(&self.listener, &connection_slots, &shutdown, "public").await
+        {
             // Responses are written in one go; Nagle would only delay them.
             let _ = stream.set_nodelay(true);
             let local_addr = stream.local_addr().unwrap_or(self.local_addr);
@@ -191,6 +175,33 @@ impl Server {
                 grace_s = self.options.shutdown_grace.as_secs(),
                 "grace period over; dropping remaining connections"
             ),
+        }
+    }
+}
+
+/// The next connection to serve, once one of `slots` is free, with the slot it holds; `None`
+/// once `shutdown` triggers. A failed accept (typically EMFILE) is logged and retried after a
+/// short pause instead of spinning; the listener keeps serving.
+pub(crate) async fn next_connection(
+    listener: &TcpListener,
+    slots: &Arc<Semaphore>,
+    shutdown: &Shutdown,
+    which: &'static str,
+) -> Option<(TcpStream, SocketAddr, OwnedSemaphorePermit)> {
+    let slot = tokio::select! {
+        slot = slots.clone().acquire_owned() => slot.ok()?,
+        () = shutdown.triggered() => return None,
+    };
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, remote_addr)) => return Some((stream, remote_addr, slot)),
+                Err(e) => {
+                    tracing::warn!(listener = which, error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+            () = shutdown.triggered() => return None,
         }
     }
 }

@@ -18,7 +18,7 @@
 //! and applies the rules.
 
 use crate::listener::connection::{serve, Drain};
-use crate::listener::{connection_builder, ServerOptions};
+use crate::listener::{connection_builder, next_connection, ServerOptions};
 use crate::shutdown::Shutdown;
 use api::AdminState;
 use hyper::body::Incoming;
@@ -132,25 +132,9 @@ impl AdminServer {
         let connection_slots = Arc::new(Semaphore::new(self.max_connections));
         let drain = Drain::new();
         let reload = self.access.watch();
-        loop {
-            let slot = tokio::select! {
-                slot = connection_slots.clone().acquire_owned() => match slot {
-                    Ok(slot) => slot,
-                    Err(_) => break,
-                },
-                () = shutdown.triggered() => break,
-            };
-            let (stream, remote_addr) = tokio::select! {
-                accepted = self.listener.accept() => match accepted {
-                    Ok(accepted) => accepted,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "admin accept failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                },
-                () = shutdown.triggered() => break,
-            };
+        while let Some((stream, remote_addr, slot)) =
+            next_connection(&self.listener, &connection_slots, &shutdown, "admin").await
+        {
             let service = AdminService {
                 state: self.state.clone(),
                 access: self.access.clone(),
