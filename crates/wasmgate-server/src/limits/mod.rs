@@ -76,12 +76,12 @@ fn client_network(ip: IpAddr) -> IpAddr {
 pub struct RouteLimiter {
     component: Arc<str>,
     telemetry: Option<Arc<Telemetry>>,
-    /// What this limiter was made to enforce (see [`RouteLimiter::enforces`]).
+    /// What this limiter was made to enforce (see [`RouteLimiter::enforces`]); the body-size
+    /// limit is read from here.
     limits: RouteLimits,
-    max_request_body: u64,
     client_rate: Option<ClientBuckets<ClientKey>>,
     route_rate: Option<SharedBucket>,
-    gate: Option<ConcurrencyGate>,
+    gate: Option<Arc<ConcurrencyGate>>,
 }
 
 impl RouteLimiter {
@@ -96,12 +96,13 @@ impl RouteLimiter {
             component: component.into(),
             telemetry,
             limits: *limits,
-            max_request_body: limits.max_request_body,
             client_rate: limits
                 .client_rate_limit
                 .map(|rate| ClientBuckets::new(&rate, MAX_TRACKED_CLIENTS)),
             route_rate: limits.rate_limit.map(|rate| SharedBucket::new(&rate, now)),
-            gate: limits.concurrency.map(|limit| ConcurrencyGate::new(&limit)),
+            gate: limits
+                .concurrency
+                .map(|limit| Arc::new(ConcurrencyGate::new(&limit))),
         })
     }
 
@@ -122,20 +123,21 @@ impl RouteLimiter {
     }
 
     /// The checks answered at once, cheapest first: the declared body size, then the client's
-    /// and the route's buckets. Returns the refusal, or `None` when the request may go on. A route with only the default limits
-    /// reads no clock here, and a body whose exact size is known and allowed carries no
-    /// streaming cap: hyper ends a body at its declared length.
+    /// and the route's buckets. Returns the refusal, or `None` when the request may go on.
+    /// A route with only the default limits reads no clock here, and a body whose exact size
+    /// is known and allowed carries no streaming cap: hyper ends a body at its declared
+    /// length.
     fn check(
         &self,
         request: &mut http::Request<Incoming>,
         context: &RequestContext,
     ) -> Option<http::Response<ResponseBody>> {
         let size = request.body().size_hint();
-        if size.lower() > self.max_request_body {
+        if size.lower() > self.limits.max_request_body {
             let why = format!(
                 "request body of {} bytes is over this route's limit of {} bytes",
                 size.lower(),
-                self.max_request_body
+                self.limits.max_request_body
             );
             return Some(self.refuse(
                 request.method(),
@@ -165,7 +167,7 @@ impl RouteLimiter {
         if size.exact().is_none() {
             request
                 .extensions_mut()
-                .insert(RequestBodyLimit(self.max_request_body));
+                .insert(RequestBodyLimit(self.limits.max_request_body));
         }
         None
     }
@@ -189,17 +191,15 @@ impl RouteLimiter {
         )
     }
 
-    /// Waits for a turn at the route's concurrency gate (or refuses with 503), then serves
+    /// Waits for a turn at the route's concurrency `gate` (or refuses with 503), then serves
     /// the admitted `request` through `inner`, holding the slot until the response body ends.
     async fn serve_in_turn(
         &self,
+        gate: &ConcurrencyGate,
         inner: Arc<dyn Executor>,
         request: http::Request<Incoming>,
         context: RequestContext,
     ) -> http::Response<ResponseBody> {
-        let Some(gate) = &self.gate else {
-            return inner.handle(request, context).await;
-        };
         let started = Instant::now();
         let permit = match gate.enter().await {
             Ok(permit) => permit,
@@ -292,13 +292,13 @@ impl Executor for LimitGuard {
         if let Some(refused) = self.limiter.check(&mut request, &context) {
             return Box::pin(std::future::ready(refused));
         }
-        if self.limiter.gate.is_none() {
+        let Some(gate) = self.limiter.gate.clone() else {
             // Nothing left to wait for: the inner executor's future is the whole answer.
             return self.inner.clone().handle(request, context);
-        }
+        };
         Box::pin(async move {
             self.limiter
-                .serve_in_turn(self.inner.clone(), request, context)
+                .serve_in_turn(&gate, self.inner.clone(), request, context)
                 .await
         })
     }
