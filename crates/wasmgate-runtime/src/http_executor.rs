@@ -348,6 +348,10 @@ impl HttpExecutor {
                 )),
                 None,
             ),
+            None if outcome == Outcome::NoResponse => (
+                Some("the handler returned without setting a response".to_string()),
+                None,
+            ),
             None => (None, None),
         };
         pending.update(|r| {
@@ -355,7 +359,9 @@ impl HttpExecutor {
             if status != 0 {
                 r.status = status;
             }
-            r.error = message.clone();
+            // A guest that answered with an error code has its message set by the request
+            // side, which may get there first; that message says more.
+            r.error = r.error.take().or_else(|| message.clone());
             r.backtrace = backtrace.clone().filter(|b| !b.is_empty());
             r.instantiate_time_us = instantiate_us;
             r.peak_memory_bytes = peak_memory as u64;
@@ -533,6 +539,7 @@ pub(crate) fn log_pipes(
             tracing::info!(
                 target: "wasmgate::guest",
                 invocation = context.invocation_id,
+                trace_id = %context.trace.trace_id,
                 component,
                 stream,
                 "{line}"

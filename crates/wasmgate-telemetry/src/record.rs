@@ -18,14 +18,15 @@ pub struct InvocationRecord {
     /// The route pattern as written in the manifest, never the raw path.
     pub route: Arc<str>,
     pub component: Arc<str>,
-    /// `http` or `wagi`.
+    /// `http`, `wagi` or `service`; `none` for a request a route's limits refused before
+    /// any executor saw it.
     pub executor: &'static str,
     /// The request method, or `_OTHER` for a non-standard one (OpenTelemetry's rule, which
     /// keeps metric labels bounded).
     pub method: &'static str,
     /// The status the client got (0 if the client went away before a response).
     pub status: u16,
-    /// `ok`, `trap`, `timeout`, `memory_limit`, `host_call_limit`, `no_response`,
+    /// `ok`, `trap`, `timeout`, `memory_limit`, `host_call_limit`, `fuel_limit`, `no_response`,
     /// `bad_output`, `overloaded`, `instantiate_failed`, `client_gone`; for requests refused
     /// before a guest ran: `denied`, `rate_limited`, `rejected`.
     pub outcome: &'static str,

@@ -162,6 +162,7 @@ fn format_line(out: &mut Vec<u8>, record: &InvocationRecord, json: bool, state: 
             out: &mut made,
             json,
         };
+        line.field(name!("app"), Value::Text(&record.app));
         line.field(name!("route"), Value::Text(&record.route));
         line.field(name!("component"), Value::Text(&record.component));
         line.field(name!("executor"), Value::Word(record.executor));
@@ -180,6 +181,9 @@ fn format_line(out: &mut Vec<u8>, record: &InvocationRecord, json: bool, state: 
     if let Some(value) = record.host_calls {
         line.field(name!("host_calls"), Value::Number(value));
     }
+    if let Some(value) = record.host_call_time_us {
+        line.field(name!("host_call_us"), Value::Number(value));
+    }
     if let Some(value) = record.instructions {
         line.field(name!("instructions"), Value::Number(value));
     }
@@ -197,8 +201,25 @@ fn format_line(out: &mut Vec<u8>, record: &InvocationRecord, json: bool, state: 
         name!("response_bytes"),
         Value::Number(record.response_bytes),
     );
+    // Output counts only when the guest wrote something: most handlers write nothing.
+    if record.stdout_bytes > 0 {
+        line.field(name!("stdout_lines"), Value::Number(record.stdout_lines));
+        line.field(name!("stdout_bytes"), Value::Number(record.stdout_bytes));
+    }
+    if record.stderr_bytes > 0 {
+        line.field(name!("stderr_lines"), Value::Number(record.stderr_lines));
+        line.field(name!("stderr_bytes"), Value::Number(record.stderr_bytes));
+    }
+    match record.exit_code {
+        Some(code) if code >= 0 => line.field(name!("exit_code"), Value::Number(code as u64)),
+        Some(code) => line.field(name!("exit_code"), Value::Raw(&code.to_string())),
+        None => {}
+    }
     if let Some(error) = record.error.as_deref() {
         line.field(name!("error"), Value::Text(error));
+    }
+    if let Some(backtrace) = record.backtrace.as_deref() {
+        line.field(name!("backtrace"), Value::Text(backtrace));
     }
     if json {
         out.extend_from_slice(concat!(",\"target\":\"", target!(), "\"}\n").as_bytes());
@@ -293,6 +314,7 @@ impl Fields<'_> {
                     hex(out, h);
                     out.push(b'"');
                 }
+                Value::Raw(r) => out.extend_from_slice(r.as_bytes()),
             }
         } else {
             out.extend_from_slice(name.text.as_bytes());
@@ -307,6 +329,7 @@ impl Fields<'_> {
                     let _ = write!(out, "{t:?}");
                 }
                 Value::Hex(h) => hex(out, h),
+                Value::Raw(r) => out.extend_from_slice(r.as_bytes()),
             }
         }
     }
@@ -423,6 +446,8 @@ enum Value<'a> {
     Word(&'static str),
     /// A trace id, written as 32 hex digits.
     Hex(u128),
+    /// Written as it is, unquoted in JSON too: a number that `Number` cannot hold.
+    Raw(&'a str),
 }
 
 fn json_string(out: &mut Vec<u8>, text: &str) {
@@ -527,7 +552,45 @@ mod tests {
         assert_eq!(line["cold_start"], false);
         assert_eq!(line["error"], "guest said \"no\"\nand left");
         assert!(line.get("instructions").is_none(), "{line}");
+        assert!(line.get("stdout_lines").is_none(), "{line}");
+        assert!(line.get("exit_code").is_none(), "{line}");
         assert!(line["timestamp"].as_str().unwrap().ends_with('Z'), "{line}");
+    }
+
+    #[test]
+    fn json_lines_carry_output_counts_exit_code_and_backtrace_when_there_are_some() {
+        let record = InvocationRecord {
+            host_calls: Some(12),
+            host_call_time_us: Some(40),
+            stderr_lines: 2,
+            stderr_bytes: 31,
+            exit_code: Some(-1),
+            backtrace: Some(
+                "    0:  0x1c4 - guest::handle\n                    at src/lib.rs:9:5".into(),
+            ),
+            ..record()
+        };
+        let mut out = Vec::new();
+        format_line(&mut out, &record, true, &mut LineState::default());
+        let line: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(line["app"], "app");
+        assert_eq!(line["host_calls"], 12);
+        assert_eq!(line["host_call_us"], 40);
+        assert_eq!(
+            (&line["stderr_lines"], &line["stderr_bytes"]),
+            (&2.into(), &31.into())
+        );
+        assert!(line.get("stdout_bytes").is_none(), "{line}");
+        assert_eq!(line["exit_code"], -1);
+        assert_eq!(line["backtrace"], record.backtrace.clone().unwrap());
+        let exited = InvocationRecord {
+            exit_code: Some(3),
+            ..record
+        };
+        let mut out = Vec::new();
+        format_line(&mut out, &exited, true, &mut LineState::default());
+        let line: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(line["exit_code"], 3);
     }
 
     #[test]
@@ -592,7 +655,7 @@ mod tests {
         assert!(
             text.contains(
                 " INFO wasmgate::invocation: invocation invocation=7 \
-                 trace_id=0af7651916cd43dd8448eb211c80319c route=/api/... component=api"
+                 trace_id=0af7651916cd43dd8448eb211c80319c app=app route=/api/... component=api"
             ),
             "{text}"
         );

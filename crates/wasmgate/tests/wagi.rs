@@ -216,6 +216,43 @@ async fn malformed_output_is_a_502_that_names_the_problem() {
         404,
         "server keeps serving"
     );
+    // Each is recorded as bad output with its reason, and with the figures of the run: the
+    // guest is stopped, not abandoned, so its run is still measured.
+    let records = wagi_records(&server, "bad_output", 4).await;
+    assert_eq!(records.len(), 4, "{records:#?}");
+    for problem in ["no blank line", "not `Name: value`", "invalid Status"] {
+        let record = records
+            .iter()
+            .find(|r| r["error"].as_str().is_some_and(|e| e.contains(problem)))
+            .unwrap_or_else(|| panic!("no bad_output record for {problem}: {records:#?}"));
+        assert_eq!(record["status"], 502, "{record}");
+        assert!(record["instantiate_time_us"].as_u64() > Some(0), "{record}");
+    }
+    let exited = records
+        .iter()
+        .find(|r| r["exit_code"] == 3)
+        .unwrap_or_else(|| panic!("no record of the exit: {records:#?}"));
+    assert!(
+        exited["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("exited with status 3")),
+        "{exited}"
+    );
+}
+
+/// The latest records with `outcome`, waiting (bounded) until `want` are there: a WAGI record
+/// is published once the guest's run has ended.
+async fn wagi_records(server: &Server, outcome: &str, want: usize) -> Vec<serde_json::Value> {
+    let started = std::time::Instant::now();
+    loop {
+        let reply = get(server.admin, &format!("/api/invocations?outcome={outcome}")).await;
+        let parsed: serde_json::Value = serde_json::from_slice(&reply.body).unwrap();
+        let found = parsed["invocations"].as_array().unwrap().clone();
+        if found.len() >= want || started.elapsed() > Duration::from_secs(5) {
+            return found;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 #[tokio::test]
@@ -241,6 +278,16 @@ async fn output_streams_and_is_cut_at_max_output() {
         );
     }
     assert_eq!(get(server.addr, "/cgi/status").await.status, 404);
+    // The guest was stopped at the cap; its record says so and keeps the run's figures.
+    let cut = wagi_records(&server, "bad_output", 1).await;
+    assert_eq!(cut.len(), 1, "{cut:#?}");
+    assert_eq!(cut[0]["error"], "output exceeded max_output", "{}", cut[0]);
+    assert!(
+        cut[0]["instantiate_time_us"].as_u64() > Some(0),
+        "{}",
+        cut[0]
+    );
+    assert!(cut[0]["peak_memory_bytes"].as_u64() > Some(0), "{}", cut[0]);
 }
 
 #[tokio::test]

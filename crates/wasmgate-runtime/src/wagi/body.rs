@@ -2,12 +2,13 @@
 //! the client as it arrives, cut off with an error if it exceeds the output cap or if the guest
 //! ends badly (trap, timeout) so the client can tell the response is incomplete.
 
-use super::Verdict;
+use super::{Stop, Verdict};
 use crate::executor::BoxError;
 use bytes::Bytes;
 use http_body::{Body, Frame};
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, DuplexStream, ReadBuf};
 use tokio::task::JoinHandle;
@@ -25,6 +26,8 @@ pub struct CgiBody {
     scratch: Vec<u8>,
     /// The guest's task: its verdict decides whether EOF is a clean end.
     guest: JoinHandle<Verdict>,
+    /// Stops the guest when its output passes the cap.
+    stop: Arc<Stop>,
     reading: bool,
     done: bool,
 }
@@ -36,6 +39,7 @@ impl CgiBody {
         leftover: Bytes,
         remaining: u64,
         guest: JoinHandle<Verdict>,
+        stop: Arc<Stop>,
     ) -> CgiBody {
         CgiBody {
             reader,
@@ -43,6 +47,7 @@ impl CgiBody {
             remaining,
             scratch: Vec::new(),
             guest,
+            stop,
             reading: true,
             done: false,
         }
@@ -80,7 +85,7 @@ impl Body for CgiBody {
                     let n = buf.filled().len() as u64;
                     if n > this.remaining {
                         this.done = true;
-                        this.guest.abort();
+                        this.stop.stop("output exceeded max_output");
                         return Poll::Ready(Some(Err("guest output exceeded max_output".into())));
                     }
                     this.remaining -= n;

@@ -156,7 +156,7 @@ pub struct Verdict {
 }
 
 impl Verdict {
-    /// A task that was cancelled (output cap, bad head) or panicked.
+    /// A task that panicked.
     const ABORTED: Verdict = Verdict {
         outcome: Outcome::BadOutput,
         exit_code: None,
@@ -189,6 +189,49 @@ enum RunEnd {
     Exited(i32),
     Failed(wasmtime::Error),
     TimedOut,
+    /// The request side stopped the guest: its output was not a CGI response, or too long.
+    Stopped(&'static str),
+}
+
+/// Stops a guest whose output the request side has given up on. Unlike aborting its task,
+/// the task still ends the run itself, so the record keeps the run's figures and the guest's
+/// stderr is still logged.
+#[derive(Default)]
+pub(crate) struct Stop {
+    reason: std::sync::OnceLock<&'static str>,
+    signal: tokio::sync::Notify,
+}
+
+impl Stop {
+    /// Asks the guest to stop; the first reason given is the one recorded.
+    pub(crate) fn stop(&self, reason: &'static str) {
+        let _ = self.reason.set(reason);
+        // `notify_one` keeps a permit if the run is not waiting yet, so the stop is not lost.
+        self.signal.notify_one();
+    }
+
+    async fn stopped(&self) -> &'static str {
+        self.signal.notified().await;
+        self.reason
+            .get()
+            .copied()
+            .unwrap_or("stopped by the gateway")
+    }
+}
+
+/// Runs `call` until it ends, the deadline passes, or the request side stops it.
+async fn run_until(
+    deadline: tokio::time::Instant,
+    stop: &Stop,
+    call: impl std::future::Future<Output = wasmtime::Result<i32>>,
+) -> RunEnd {
+    tokio::select! {
+        ended = tokio::time::timeout_at(deadline, call) => match ended {
+            Ok(result) => exit_of(result),
+            Err(_) => RunEnd::TimedOut,
+        },
+        reason = stop.stopped() => RunEnd::Stopped(reason),
+    }
 }
 
 impl Executor for WagiExecutor {
@@ -305,12 +348,15 @@ impl WagiExecutor {
         let executor = self.clone();
         let task_context = context.clone();
         let task_pending = pending.clone();
+        let stop = Arc::new(Stop::default());
+        let task_stop = stop.clone();
         let guest = tokio::spawn(async move {
             let _permit = permit;
             let run = executor
                 .run(
                     wasi,
                     deadline,
+                    &task_stop,
                     InvocationInfo {
                         invocation_id: task_context.invocation_id,
                         trace: task_context.trace,
@@ -329,7 +375,7 @@ impl WagiExecutor {
                 break Some(end);
             }
             if head.len() > response::MAX_HEAD {
-                guest.abort();
+                stop.stop("no blank line after the headers");
                 return self.bad_output(
                     &context,
                     &pending,
@@ -345,7 +391,7 @@ impl WagiExecutor {
             }
         };
         if head.len() as u64 > limits.max_output {
-            guest.abort();
+            stop.stop("output exceeded max_output");
             return self.bad_output(&context, &pending, "output exceeded max_output");
         }
         let Some(head_end) = head_end else {
@@ -361,7 +407,7 @@ impl WagiExecutor {
         let parsed = match response::parse_head(&head) {
             Ok(parsed) => parsed,
             Err(e) => {
-                guest.abort();
+                stop.stop("the response head is not valid CGI");
                 return self.bad_output(&context, &pending, &e.to_string());
             }
         };
@@ -369,7 +415,7 @@ impl WagiExecutor {
         if leftover.len() as u64 > remaining {
             leftover = Bytes::new();
         }
-        let body = CgiBody::new(reader, leftover, remaining, guest);
+        let body = CgiBody::new(reader, leftover, remaining, guest, stop);
         pending.update(|r| r.status = parsed.status.as_u16());
         let body = Counted::new(body, pending, Direction::Response);
         let mut response = http::Response::new(body.boxed_unsync());
@@ -383,6 +429,7 @@ impl WagiExecutor {
         &self,
         wasi: wasmtime_wasi::WasiCtxBuilder,
         deadline: tokio::time::Instant,
+        stop: &Stop,
         invocation: InvocationInfo,
         spans: Option<SpanBuffer>,
         profile: Option<crate::profiling::Ticket>,
@@ -420,10 +467,7 @@ impl WagiExecutor {
                     let entry = instance.get_typed_func::<(), ()>(&mut store, &self.entrypoint)?;
                     entry.call_async(&mut store, ()).await
                 };
-                let end = match tokio::time::timeout_at(deadline, call).await {
-                    Ok(result) => exit_of(result.map(|()| 0)),
-                    Err(_) => RunEnd::TimedOut,
-                };
+                let end = run_until(deadline, stop, async { call.await.map(|()| 0) }).await;
                 Run {
                     end,
                     hit_memory_limit: store.data().limiter.hit_limit(),
@@ -469,10 +513,7 @@ impl WagiExecutor {
                     let status = command.wasi_cli_run().call_run(&mut store).await?;
                     Ok(if status.is_ok() { 0 } else { 1 })
                 };
-                let end = match tokio::time::timeout_at(deadline, call).await {
-                    Ok(result) => exit_of(result),
-                    Err(_) => RunEnd::TimedOut,
-                };
+                let end = run_until(deadline, stop, call).await;
                 Run {
                     end,
                     hit_memory_limit: store.data().limiter.hit_limit(),
@@ -519,6 +560,7 @@ impl WagiExecutor {
         let outcome = match &end {
             RunEnd::Exited(_) => Outcome::Ok,
             RunEnd::TimedOut => Outcome::Timeout,
+            RunEnd::Stopped(_) => Outcome::BadOutput,
             RunEnd::Failed(_) if hit_memory_limit => Outcome::MemoryLimit,
             RunEnd::Failed(e) if e.is::<crate::call_clock::HostCallLimitExceeded>() => {
                 Outcome::HostCallLimit
@@ -546,6 +588,7 @@ impl WagiExecutor {
                 )),
                 None,
             ),
+            RunEnd::Stopped(reason) => (Some((*reason).to_string()), None),
             RunEnd::Exited(_) => (None, None),
         };
         pending.update(|r| {
@@ -592,7 +635,7 @@ impl WagiExecutor {
                     "guest exited with a non-zero status"
                 );
             }
-            RunEnd::TimedOut => {
+            RunEnd::TimedOut | RunEnd::Stopped(_) => {
                 tracing::warn!(
                     invocation = context.invocation_id,
                     component,
@@ -632,14 +675,22 @@ impl WagiExecutor {
                 }
                 response
             }
-            _ => text_response(
-                http::StatusCode::BAD_GATEWAY,
-                format!(
-                    "the guest exited with status {} without a response (invocation {})\n",
-                    verdict.exit_code.unwrap_or(-1),
-                    context.invocation_id
-                ),
-            ),
+            _ => {
+                // An exit without a response is a CGI script that failed: no valid output.
+                let what = format!(
+                    "the guest exited with status {} without a response",
+                    verdict.exit_code.unwrap_or(-1)
+                );
+                let response = text_response(
+                    http::StatusCode::BAD_GATEWAY,
+                    format!("{what} (invocation {})\n", context.invocation_id),
+                );
+                pending.update(|r| {
+                    r.outcome = Outcome::BadOutput.as_str();
+                    r.error = Some(what);
+                });
+                response
+            }
         };
         pending.update(|r| r.status = response.status().as_u16());
         response
