@@ -151,6 +151,11 @@ impl InstanceCaps {
         &self.grant.inner.component
     }
 
+    /// Keeps the guest's `wasi:logging` records with its output lines, for its record.
+    pub fn keep_output(&mut self, output: wasmgate_telemetry::GuestOutput) {
+        self.logging.keep_output(output);
+    }
+
     /// Makes host calls that matter (outbound HTTP, key-value, SQL) add spans to `buffer`.
     pub fn collect_spans(&mut self, buffer: wasmgate_telemetry::spans::SpanBuffer) {
         self.outbound.collect_spans(buffer.clone());

@@ -8,7 +8,7 @@ use crate::stats::Capability;
 use crate::{CapabilityHost, CapsView, InvocationInfo};
 use std::sync::Arc;
 use std::time::Instant;
-use wasmgate_telemetry::TraceId;
+use wasmgate_telemetry::{GuestOutput, TraceId};
 use wasmtime::component::{HasData, Linker};
 
 mod bindings {
@@ -31,6 +31,8 @@ pub struct State {
     trace_id: TraceId,
     emitted: u32,
     dropped: u32,
+    /// Where the invocation's record keeps its first log records.
+    output: Option<GuestOutput>,
 }
 
 impl State {
@@ -41,7 +43,12 @@ impl State {
             trace_id: invocation.trace.trace_id,
             emitted: 0,
             dropped: 0,
+            output: None,
         }
+    }
+
+    pub(crate) fn keep_output(&mut self, output: GuestOutput) {
+        self.output = Some(output);
     }
 
     /// Records the guest logged (emitted, dropped over the cap).
@@ -56,7 +63,7 @@ impl Drop for State {
             tracing::warn!(
                 target: "wasmgate::guest",
                 component = %self.component,
-                invocation_id = self.invocation_id,
+                invocation = self.invocation_id,
                 dropped = self.dropped,
                 "guest log records over the per-invocation cap were dropped"
             );
@@ -73,6 +80,9 @@ impl Host for CapsView<'_> {
         } else {
             state.emitted += 1;
             let message = truncate(&message, MAX_MESSAGE_BYTES);
+            if let Some(output) = &state.output {
+                output.keep_log_record(level_name(level), message);
+            }
             let component = &*state.component;
             let invocation_id = state.invocation_id;
             let trace_id = state.trace_id;
@@ -82,7 +92,7 @@ impl Host for CapsView<'_> {
                     tracing::$level!(
                         target: "wasmgate::guest",
                         component,
-                        invocation_id,
+                        invocation = invocation_id,
                         trace_id = %trace_id,
                         context = %context,
                         "{message}"
@@ -98,6 +108,17 @@ impl Host for CapsView<'_> {
             }
         }
         self.caps.calls.record(Capability::Logging, started);
+    }
+}
+
+fn level_name(level: Level) -> &'static str {
+    match level {
+        Level::Trace => "trace",
+        Level::Debug => "debug",
+        Level::Info => "info",
+        Level::Warn => "warn",
+        Level::Error => "error",
+        Level::Critical => "critical",
     }
 }
 

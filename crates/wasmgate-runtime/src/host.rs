@@ -1,20 +1,18 @@
 //! The per-instance host state a guest's store holds: its WASI context (environment, files,
-//! captured stdout/stderr), its HTTP context, its resource table and its memory limiter.
+//! stdout/stderr feeding the invocation's output log), its HTTP context, its resource table and its memory limiter.
 //!
 //! A guest gets only what its manifest entry grants: the capabilities in [`InstanceCaps`] were
 //! built from the component's grant, and outbound HTTP goes through their policy hooks.
 
 use crate::call_clock::{CallClock, HasCallClock};
+use crate::guest_stdio::OutputPipe;
 use crate::limiter::MemoryLimiter;
 use wasmgate_capabilities::{CapabilityHost, CapsView, InstanceCaps};
 use wasmgate_manifest::Component;
+use wasmgate_telemetry::guest_output::{GuestOutput, Stream};
 use wasmtime::component::ResourceTable;
-use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
-
-/// Bytes of guest stdout and of stderr kept per invocation; the rest is dropped.
-pub const CAPTURED_OUTPUT_CAP: usize = 64 << 10;
 
 pub struct HostState {
     wasi: WasiCtx,
@@ -25,31 +23,23 @@ pub struct HostState {
     pub clock: CallClock,
 }
 
-/// Handles to what the guest printed, readable after the store is gone.
-#[derive(Clone)]
-pub struct CapturedOutput {
-    pub stdout: MemoryOutputPipe,
-    pub stderr: MemoryOutputPipe,
-}
-
 impl HostState {
+    /// State for one invocation of `component`; its stdout and stderr go to `output`.
     pub fn new(
         component: &Component,
         caps: InstanceCaps,
-    ) -> wasmtime::Result<(HostState, CapturedOutput)> {
-        let output = CapturedOutput {
-            stdout: MemoryOutputPipe::new(CAPTURED_OUTPUT_CAP),
-            stderr: MemoryOutputPipe::new(CAPTURED_OUTPUT_CAP),
-        };
+        output: &GuestOutput,
+    ) -> wasmtime::Result<HostState> {
         let mut wasi = wasi_builder(component)?;
-        wasi.stdout(output.stdout.clone())
-            .stderr(output.stderr.clone());
+        wasi.stdout(OutputPipe::new(output, Stream::Stdout))
+            .stderr(OutputPipe::new(output, Stream::Stderr));
         for (key, value) in &component.environment {
             wasi.env(key, value);
         }
-        Ok((
-            HostState::from_wasi(wasi.build(), component.limits.memory, caps),
-            output,
+        Ok(HostState::from_wasi(
+            wasi.build(),
+            component.limits.memory,
+            caps,
         ))
     }
 

@@ -10,7 +10,7 @@ use crate::call_clock::{CallClock, HostCallLimitExceeded};
 use crate::executor::{
     text_response, Executor, RequestContext, ResponseBody, ResponseFuture, Scheme,
 };
-use crate::host::{CapturedOutput, HostState};
+use crate::host::HostState;
 use crate::outcome::Outcome;
 use crate::record::{Counted, Direction, Pending};
 use http_body_util::BodyExt;
@@ -20,7 +20,7 @@ use std::time::Instant;
 use tokio::sync::{oneshot, Semaphore};
 use wasmgate_capabilities::{Grant, HostCalls, InvocationInfo};
 use wasmgate_manifest::Component;
-use wasmgate_telemetry::{count_lines, Gauge, Telemetry};
+use wasmgate_telemetry::{Gauge, GuestOutput, Telemetry};
 use wasmtime::Store;
 use wasmtime_wasi_http::p2::bindings::http::types::{ErrorCode, Scheme as WasiScheme};
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
@@ -108,7 +108,13 @@ impl HttpExecutor {
         if let Some(spans) = pending.span_buffer() {
             caps.collect_spans(spans.clone());
         }
-        let (state, output) = match HostState::new(&self.component, caps) {
+        let output = GuestOutput::new(
+            self.name.clone(),
+            context.invocation_id,
+            context.trace.trace_id,
+        );
+        caps.keep_output(output.clone());
+        let state = match HostState::new(&self.component, caps, &output) {
             Ok(built) => built,
             Err(e) => {
                 return self.answer_fault(
@@ -300,7 +306,7 @@ impl HttpExecutor {
         pending: &Pending,
         end: TaskEnd,
         usage: Usage,
-        output: &CapturedOutput,
+        output: &GuestOutput,
     ) -> Outcome {
         let Usage {
             hit_memory_limit,
@@ -333,9 +339,7 @@ impl HttpExecutor {
             TaskEnd::Failed(e) if crate::fuel::ran_out(&e) => (Outcome::FuelLimit, Some(e)),
             TaskEnd::Failed(e) => (Outcome::Trap, Some(e)),
         };
-        log_guest_output(context, &self.component.name, output);
-        let stdout = output.stdout.contents();
-        let stderr = output.stderr.contents();
+        let transcript = output.finish();
         let (message, backtrace) = match &error {
             Some(error) => {
                 let (message, backtrace) = describe_error(error);
@@ -369,10 +373,7 @@ impl HttpExecutor {
             r.instructions = instructions;
             crate::record::fill_host_calls(r, &host_calls);
             crate::record::fill_call_clock(r, &clock);
-            r.stdout_bytes = stdout.len() as u64;
-            r.stdout_lines = count_lines(&stdout);
-            r.stderr_bytes = stderr.len() as u64;
-            r.stderr_lines = count_lines(&stderr);
+            crate::record::fill_output(r, transcript);
         });
         let component = &*self.component.name;
         let route = &*context.route.pattern;
@@ -511,39 +512,4 @@ pub(crate) fn fault_response(outcome: Outcome, invocation_id: u64) -> http::Resp
         );
     }
     response
-}
-
-pub(crate) fn log_guest_output(context: &RequestContext, component: &str, output: &CapturedOutput) {
-    log_pipes(
-        context,
-        component,
-        &[("stdout", &output.stdout), ("stderr", &output.stderr)],
-    );
-}
-
-/// Logs what a guest printed, one line per log record, tagged with the invocation.
-pub(crate) fn log_pipes(
-    context: &RequestContext,
-    component: &str,
-    pipes: &[(&str, &wasmtime_wasi::p2::pipe::MemoryOutputPipe)],
-) {
-    for &(stream, pipe) in pipes {
-        let contents = pipe.contents();
-        if contents.is_empty() {
-            continue;
-        }
-        for line in String::from_utf8_lossy(&contents).lines() {
-            if line.trim().is_empty() {
-                continue;
-            }
-            tracing::info!(
-                target: "wasmgate::guest",
-                invocation = context.invocation_id,
-                trace_id = %context.trace.trace_id,
-                component,
-                stream,
-                "{line}"
-            );
-        }
-    }
 }

@@ -21,6 +21,7 @@ mod engine;
 mod error;
 mod executor;
 mod fuel;
+mod guest_stdio;
 mod host;
 mod http_executor;
 mod limiter;

@@ -320,6 +320,20 @@ pub(crate) fn fill_call_clock(record: &mut InvocationRecord, clock: &CallClock) 
     record.host_call_time_us = Some(clock.host.as_micros() as u64);
 }
 
+/// Copies what the guest wrote and logged (counts, and the lines kept) into its record.
+pub(crate) fn fill_output(
+    record: &mut InvocationRecord,
+    transcript: wasmgate_telemetry::guest_output::Transcript,
+) {
+    let counts = transcript.counts;
+    record.stdout_lines = counts.stdout_lines;
+    record.stdout_bytes = counts.stdout_bytes;
+    record.stderr_lines = counts.stderr_lines;
+    record.stderr_bytes = counts.stderr_bytes;
+    record.output = transcript.kept;
+    record.output_left_out = transcript.left_out;
+}
+
 /// Copies an instance's capability-call tally (by capability) into its record.
 pub(crate) fn fill_host_calls(record: &mut InvocationRecord, calls: &HostCalls) {
     let by_capability = calls.snapshot();

@@ -6,6 +6,7 @@
 //! wasmtime or listeners: executors fill records, the server serves what this crate holds.
 
 mod exposition;
+pub mod guest_output;
 mod histogram;
 mod history;
 mod metrics;
@@ -23,6 +24,7 @@ mod trace;
 pub use exposition::{
     openmetrics_to_classic, wants_openmetrics, CLASSIC_CONTENT_TYPE, OPENMETRICS_CONTENT_TYPE,
 };
+pub use guest_output::{GuestLine, GuestOutput};
 pub use history::{History, InvocationQuery, LIVE_BUFFER};
 pub use metrics::{CacheResult, Metrics};
 pub use otlp::{OtlpConfig, OtlpConfigError, SpanExport, SpanSink};

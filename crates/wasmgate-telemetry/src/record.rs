@@ -50,6 +50,17 @@ pub struct InvocationRecord {
     pub stdout_bytes: u64,
     pub stderr_lines: u64,
     pub stderr_bytes: u64,
+    /// The first lines the guest wrote and its `wasi:logging` records, in order (capped:
+    /// `guest_output::KEPT_LINES`, `KEPT_BYTES`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub output: Vec<crate::GuestLine>,
+    /// Lines and records past what `output` keeps.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub output_left_out: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// Calls an invocation made into one capability, and the time they took.

@@ -370,7 +370,11 @@ async fn guest_log_records_reach_the_host_log_with_the_invocation() {
     assert_eq!(record["target"], "wasmgate::guest", "{record}");
     assert_eq!(record["component"], "fixture", "{record}");
     assert_eq!(record["context"], "fixture", "{record}");
-    assert!(record["invocation_id"].is_u64(), "{record}");
+    assert!(record["invocation"].is_u64(), "{record}");
+    assert!(
+        record["trace_id"].as_str().is_some_and(|t| t.len() == 32),
+        "{record}"
+    );
     server.wait_for_log(&["second line"], Duration::from_secs(5));
     // Debug records are below the server's log level here and do not appear.
     let reply = client.send("POST", "/log/debug", "quiet detail").await;
@@ -392,6 +396,16 @@ async fn guest_log_records_reach_the_host_log_with_the_invocation() {
         .clone();
     assert_eq!(
         first["host_calls_by_capability"][0]["capability"], "logging",
+        "{first}"
+    );
+    // The records are kept in the invocation's record, for its log view, with their level.
+    assert_eq!(first["id"], record["invocation"], "{first}");
+    assert_eq!(
+        first["output"],
+        serde_json::json!([
+            {"source": "log", "level": "warn", "text": "disk almost full"},
+            {"source": "log", "level": "warn", "text": "second line"},
+        ]),
         "{first}"
     );
     // Every host call counts in the total, WASI's included.

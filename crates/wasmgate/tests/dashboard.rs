@@ -393,7 +393,7 @@ async fn chromium_shows_one_invocation_with_its_trap_and_a_screenshot() {
 
     let (dom, png) = tokio::task::spawn_blocking(move || {
         let dom = chromium.dump_dom(&url, BUDGET);
-        let png = chromium.screenshot(&url, 1280, 900, BUDGET);
+        let png = chromium.screenshot(&url, 1280, 1024, BUDGET);
         (dom, png)
     })
     .await
@@ -412,6 +412,15 @@ async fn chromium_shows_one_invocation_with_its_trap_and_a_screenshot() {
         dom.contains(&format!("stderr {stderr_lines} line")),
         "output counts: {dom}"
     );
+    // The log view: the guest's own panic message, from its stderr, in the record.
+    assert!(
+        dom.contains("<li class=\"stderr\"><span class=\"source\">stderr</span>"),
+        "the guest's stderr lines: {dom}"
+    );
+    assert!(
+        dom.contains("fixture trap requested"),
+        "the panic message: {dom}"
+    );
     assert!(
         dom.contains("<span class=\"timeline-label\">guest CPU</span>"),
         "{dom}"
@@ -422,14 +431,14 @@ async fn chromium_shows_one_invocation_with_its_trap_and_a_screenshot() {
     let image = decode(&png);
     assert_eq!(
         (image.width, image.height),
-        (1280, 900),
+        (1280, 1024),
         "{}",
         shot.display()
     );
     // Not blank: the page background covers most of it, but text, tables and pills do not.
     let background = image.most_common();
     let other = image.pixels().filter(|&p| p != background).count();
-    let share = other as f64 / (1280.0 * 900.0);
+    let share = other as f64 / (1280.0 * 1024.0);
     assert!(
         share > 0.05,
         "only {share:.3} non-background ({})",

@@ -164,6 +164,80 @@ async fn records_count_bytes_output_and_cold_starts() {
     assert_eq!(stdout["stdout_lines"], 1, "{stdout}");
     assert_eq!(stdout["stderr_lines"], 1, "{stdout}");
     assert!(stdout["stdout_bytes"].as_u64().unwrap() > 10, "{stdout}");
+    // The lines themselves are kept for the invocation's log view.
+    assert_eq!(
+        stdout["output"],
+        serde_json::json!([
+            {"source": "stdout", "text": "fixture says hello on stdout"},
+            {"source": "stderr", "text": "fixture says hello on stderr"},
+        ]),
+        "{stdout}"
+    );
+    assert!(
+        echo.get("output").is_none(),
+        "nothing written, nothing kept: {echo}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn guest_output_is_logged_line_by_line_while_the_guest_runs() {
+    let server = Server::start(&fixture_manifest(
+        "[component.fixture.limits]\ntimeout = \"10s\"\n",
+    ));
+    let addr = server.addr;
+    let slow = tokio::spawn(async move { get(addr, "/sleep/2500").await });
+    // The fixture says it is going to sleep, then sleeps: the line is in the log long before
+    // the invocation ends.
+    let line = tokio::task::block_in_place(|| {
+        server.wait_for_log(
+            &["fixture: sleeping 2500 ms", "\"stream\":\"stderr\""],
+            Duration::from_secs(2),
+        )
+    });
+    assert!(
+        !slow.is_finished(),
+        "logged only after the invocation: {line}"
+    );
+    assert_eq!(slow.await.unwrap().status, 200);
+    let logged: Value = serde_json::from_str(&line).unwrap();
+    let record = &invocations(server.admin, "limit=1", 1).await[0];
+    assert_eq!(logged["target"], "wasmgate::guest", "{logged}");
+    assert_eq!(logged["invocation"], record["id"], "{logged}");
+    assert_eq!(logged["trace_id"], record["trace_id"], "{logged}");
+    assert_eq!(logged["component"], "fixture", "{logged}");
+}
+
+#[tokio::test]
+async fn a_guest_printing_megabytes_is_not_stopped_and_its_log_is_capped() {
+    let server = Server::start(&manifest());
+    // 4 MiB of stdout in 64 KiB lines: all counted, a bounded part logged and kept.
+    let reply = get(server.addr, "/flood/4").await;
+    assert_eq!((reply.status, reply.text().as_str()), (200, "flooded"));
+    let record = &invocations(server.admin, "limit=1", 1).await[0];
+    assert_eq!(record["outcome"], "ok", "{record}");
+    assert_eq!(record["stdout_bytes"], 4 << 20, "{record}");
+    assert_eq!(record["stdout_lines"], 64, "{record}");
+    let kept = record["output"].as_array().unwrap();
+    assert_eq!(
+        kept.len(),
+        2,
+        "8 KiB of lines kept, cut at 4 KiB each: {record}"
+    );
+    assert_eq!(kept[0]["text"].as_str().unwrap().len(), 4096);
+    assert_eq!(record["output_left_out"], 62, "{record}");
+    server.wait_for_log(
+        &[
+            "guest output lines past the per-invocation log budget",
+            "\"lines\":48",
+        ],
+        Duration::from_secs(5),
+    );
+    let logged = server
+        .stderr()
+        .lines()
+        .filter(|l| l.contains("\"stream\":\"stdout\"") && l.contains("xxxx"))
+        .count();
+    assert_eq!(logged, 16, "64 KiB of the guest's lines are logged");
 }
 
 #[tokio::test]

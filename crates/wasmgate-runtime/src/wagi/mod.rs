@@ -21,8 +21,9 @@ use crate::cache::{CacheStatus, CompileCache};
 use crate::call_clock::CallClock;
 use crate::error::LoadError;
 use crate::executor::{text_response, Executor, RequestContext, ResponseBody, ResponseFuture};
+use crate::guest_stdio::OutputPipe;
 use crate::host::HostState;
-use crate::http_executor::{fault_response, log_pipes, InstanceGuard};
+use crate::http_executor::{fault_response, InstanceGuard};
 use crate::limiter::MemoryLimiter;
 use crate::outcome::Outcome;
 use crate::record::{Counted, Direction, InstanceTimes, Pending};
@@ -37,20 +38,18 @@ use tokio::io::AsyncReadExt;
 use tokio::sync::Semaphore;
 use wasmgate_capabilities::{Grant, HostCalls, InvocationInfo};
 use wasmgate_manifest::Component;
+use wasmgate_telemetry::guest_output::{GuestOutput, Stream};
 use wasmgate_telemetry::spans::SpanBuffer;
-use wasmgate_telemetry::{count_lines, Gauge, Telemetry};
+use wasmgate_telemetry::{Gauge, Telemetry};
 use wasmtime::component::Linker as ComponentLinker;
 use wasmtime::{Linker, Store};
 use wasmtime_wasi::cli::AsyncStdoutStream;
-use wasmtime_wasi::p2::pipe::{MemoryInputPipe, MemoryOutputPipe};
+use wasmtime_wasi::p2::pipe::MemoryInputPipe;
 use wasmtime_wasi::I32Exit;
 
 /// Largest request body a WAGI guest is given; CGI needs the whole body before the guest
 /// starts (CONTENT_LENGTH), so it is held in memory.
 pub const MAX_REQUEST_BODY: usize = 64 << 20;
-
-/// Bytes of guest stderr kept per invocation.
-const STDERR_CAP: usize = 64 << 10;
 
 /// How much stdout the guest may write ahead of the client before it blocks.
 const STDOUT_PIPE: usize = 64 << 10;
@@ -219,18 +218,24 @@ impl Stop {
     }
 }
 
-/// Runs `call` until it ends, the deadline passes, or the request side stops it.
-async fn run_until(
+/// When a guest run must end, if it has not ended by itself: at the request's deadline, or
+/// when the request side stops it.
+#[derive(Clone, Copy)]
+struct Until<'a> {
     deadline: tokio::time::Instant,
-    stop: &Stop,
-    call: impl std::future::Future<Output = wasmtime::Result<i32>>,
-) -> RunEnd {
-    tokio::select! {
-        ended = tokio::time::timeout_at(deadline, call) => match ended {
-            Ok(result) => exit_of(result),
-            Err(_) => RunEnd::TimedOut,
-        },
-        reason = stop.stopped() => RunEnd::Stopped(reason),
+    stop: &'a Stop,
+}
+
+impl Until<'_> {
+    /// Runs `call` until it ends, the deadline passes, or the request side stops it.
+    async fn run(self, call: impl std::future::Future<Output = wasmtime::Result<i32>>) -> RunEnd {
+        tokio::select! {
+            ended = tokio::time::timeout_at(self.deadline, call) => match ended {
+                Ok(result) => exit_of(result),
+                Err(_) => RunEnd::TimedOut,
+            },
+            reason = self.stop.stopped() => RunEnd::Stopped(reason),
+        }
     }
 }
 
@@ -317,7 +322,12 @@ impl WagiExecutor {
         );
 
         let (mut reader, writer) = tokio::io::duplex(STDOUT_PIPE);
-        let stderr = MemoryOutputPipe::new(STDERR_CAP);
+        // stdout is the CGI response; stderr is the guest's log.
+        let output = GuestOutput::new(
+            self.shared.name.clone(),
+            context.invocation_id,
+            context.trace.trace_id,
+        );
         let mut wasi = match crate::host::wasi_builder(self.component()) {
             Ok(wasi) => wasi,
             Err(e) => {
@@ -340,7 +350,7 @@ impl WagiExecutor {
         wasi.args(&argv)
             .stdin(MemoryInputPipe::new(body))
             .stdout(AsyncStdoutStream::new(STDOUT_PIPE, writer))
-            .stderr(stderr.clone());
+            .stderr(OutputPipe::new(&output, Stream::Stderr));
 
         let cold = self.shared.cold.swap(false, Ordering::Relaxed);
         let profile = self.shared.profiles.select(&context, &self.shared.name);
@@ -355,17 +365,20 @@ impl WagiExecutor {
             let run = executor
                 .run(
                     wasi,
-                    deadline,
-                    &task_stop,
+                    Until {
+                        deadline,
+                        stop: &task_stop,
+                    },
                     InvocationInfo {
                         invocation_id: task_context.invocation_id,
                         trace: task_context.trace,
                     },
                     spans,
+                    &output,
                     profile,
                 )
                 .await;
-            executor.finish(&task_context, &task_pending, run, started, cold, &stderr)
+            executor.finish(&task_context, &task_pending, run, started, cold, &output)
         });
 
         // Read the head: everything up to the first blank line.
@@ -428,10 +441,10 @@ impl WagiExecutor {
     async fn run(
         &self,
         wasi: wasmtime_wasi::WasiCtxBuilder,
-        deadline: tokio::time::Instant,
-        stop: &Stop,
+        until: Until<'_>,
         invocation: InvocationInfo,
         spans: Option<SpanBuffer>,
+        output: &GuestOutput,
         profile: Option<crate::profiling::Ticket>,
     ) -> Run {
         let mut wasi = wasi;
@@ -467,7 +480,7 @@ impl WagiExecutor {
                     let entry = instance.get_typed_func::<(), ()>(&mut store, &self.entrypoint)?;
                     entry.call_async(&mut store, ()).await
                 };
-                let end = run_until(deadline, stop, async { call.await.map(|()| 0) }).await;
+                let end = until.run(async { call.await.map(|()| 0) }).await;
                 Run {
                     end,
                     hit_memory_limit: store.data().limiter.hit_limit(),
@@ -488,6 +501,7 @@ impl WagiExecutor {
                 if let Some(spans) = spans {
                     caps.collect_spans(spans);
                 }
+                caps.keep_output(output.clone());
                 let mut store = Store::new(
                     pre.engine(),
                     HostState::from_wasi(wasi.build(), memory, caps),
@@ -513,7 +527,7 @@ impl WagiExecutor {
                     let status = command.wasi_cli_run().call_run(&mut store).await?;
                     Ok(if status.is_ok() { 0 } else { 1 })
                 };
-                let end = run_until(deadline, stop, call).await;
+                let end = until.run(call).await;
                 Run {
                     end,
                     hit_memory_limit: store.data().limiter.hit_limit(),
@@ -540,7 +554,7 @@ impl WagiExecutor {
         run: Run,
         started: Instant,
         cold: bool,
-        stderr: &MemoryOutputPipe,
+        output: &GuestOutput,
     ) -> Verdict {
         let Run {
             end,
@@ -553,7 +567,7 @@ impl WagiExecutor {
             instructions,
         } = run;
         let component = self.component().name.as_str();
-        log_pipes(context, component, &[("stderr", stderr)]);
+        let transcript = output.finish();
         let elapsed_us = started.elapsed().as_micros() as u64;
         let route = &*context.route.pattern;
         let entrypoint = self.entrypoint.as_str();
@@ -575,7 +589,6 @@ impl WagiExecutor {
         if let Some(spans) = pending.span_buffer() {
             crate::record::instance_spans(spans, &self.shared.name, times, outcome);
         }
-        let stderr_bytes = stderr.contents();
         let (message, backtrace) = match &end {
             RunEnd::Failed(error) => {
                 let (message, backtrace) = crate::http_executor::describe_error(error);
@@ -607,8 +620,7 @@ impl WagiExecutor {
             r.peak_memory_bytes = peak_memory as u64;
             r.cold_start = cold;
             r.instructions = instructions;
-            r.stderr_bytes = stderr_bytes.len() as u64;
-            r.stderr_lines = count_lines(&stderr_bytes);
+            crate::record::fill_output(r, transcript);
         });
         match end {
             RunEnd::Exited(0) => {

@@ -307,10 +307,36 @@ function renderDetail(record) {
   $("detail-backtrace").hidden = record.backtrace === null;
   $("detail-backtrace-title").hidden = record.backtrace === null;
   const lines = (n) => n + (n === 1 ? " line" : " lines");
-  $("detail-output").textContent = "Guest output: stdout " + lines(record.stdout_lines) + " (" +
+  $("detail-output").textContent = "stdout " + lines(record.stdout_lines) + " (" +
     formatBytes(record.stdout_bytes) + "), stderr " + lines(record.stderr_lines) + " (" +
-    formatBytes(record.stderr_bytes) + "). The lines themselves are in the server log, tagged invocation=" +
-    record.id + "; records keep only the counts.";
+    formatBytes(record.stderr_bytes) + ")";
+  renderLog(record);
+}
+
+// The guest's first output lines and wasi:logging records, in the order it produced them.
+// Text goes in as text nodes only: it is whatever the guest wrote.
+function renderLog(record) {
+  const kept = record.output || [];
+  const leftOut = record.output_left_out || 0;
+  const items = kept.map((line) => {
+    const item = document.createElement("li");
+    item.className = line.level ? line.source + " " + line.level : line.source;
+    const source = document.createElement("span");
+    source.className = "source";
+    source.textContent = line.level ? line.source + " " + line.level : line.source;
+    item.append(source, document.createTextNode(line.text));
+    return item;
+  });
+  if (leftOut > 0) {
+    const more = document.createElement("li");
+    more.className = "left-out";
+    more.textContent = "… " + formatCount(leftOut) + " more not kept in the record " +
+      "(the server log has them, tagged invocation=" + record.id + ", up to its per-invocation cap)";
+    items.push(more);
+  }
+  $("detail-log").replaceChildren(...items);
+  $("detail-log").hidden = items.length === 0;
+  $("detail-log-empty").hidden = items.length !== 0;
 }
 
 function renderMissing(id) {
