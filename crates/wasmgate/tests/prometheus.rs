@@ -68,11 +68,30 @@ async fn a_real_prometheus_scrapes_the_request_histogram() {
         );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
-    // Buckets arrive as a real histogram: a quantile can be computed from them.
-    let body = prometheus.query(
-        "histogram_quantile(0.5, sum by (le) (rate(http_server_request_duration_seconds_bucket[1m])))",
+    // The buckets arrived as a real histogram: cumulative series by `le`, the last one
+    // (+Inf) holding every request, and a median computed from them that is a duration.
+    let buckets =
+        "http_server_request_duration_seconds_bucket{job=\"wasmgate\",http_route=\"/...\"}";
+    let count = scalar(&prometheus.query(&format!("count({buckets})")));
+    assert!(count >= 10.0, "{count} buckets");
+    assert_eq!(scalar(&prometheus.query(&format!("max({buckets})"))), 5.0);
+    let infinite = prometheus.query(&buckets.replace('}', ",le=\"+Inf\"}"));
+    assert_eq!(scalar(&infinite), 5.0, "{infinite}");
+    let median =
+        scalar(&prometheus.query(&format!("histogram_quantile(0.5, sum by (le) ({buckets}))")));
+    assert!(
+        median.is_finite() && median > 0.0 && median < 1.0,
+        "the median of five quick requests, in seconds: {median}"
     );
-    assert!(body.contains("\"status\":\"success\""), "{body}");
     let up = prometheus.query("up{job=\"wasmgate\"}");
     assert!(up.contains("\"1\"]"), "{up}");
+}
+
+/// The value of a query that returns one sample.
+fn scalar(body: &str) -> f64 {
+    let parsed: serde_json::Value = serde_json::from_str(body).unwrap();
+    assert_eq!(parsed["status"], "success", "{body}");
+    let result = parsed["data"]["result"].as_array().unwrap();
+    assert_eq!(result.len(), 1, "one sample: {body}");
+    result[0]["value"][1].as_str().unwrap().parse().unwrap()
 }

@@ -611,3 +611,36 @@ async fn a_wagi_guest_past_its_fuel_budget_is_stopped_with_fuel_limit() {
         "{records}"
     );
 }
+
+#[tokio::test]
+async fn a_trap_backtrace_has_file_and_line_when_the_module_has_dwarf() {
+    // The WAGI fixture keeps its line tables. Both a fresh compile and a load from the
+    // compile cache must keep what symbolizes frames to file:line.
+    let cache = tempfile::tempdir().unwrap();
+    let cache_dir = cache.path().to_str().unwrap();
+    for (round, load) in [(1, "compiled, cached"), (2, "from cache")] {
+        let server = Server::start_in(
+            tempfile::tempdir().unwrap(),
+            &manifest(LIMITS),
+            &["--cache-dir", cache_dir],
+        );
+        assert!(
+            server.stdout().contains(load),
+            "round {round}: {}",
+            server.stdout()
+        );
+        assert_eq!(get(server.addr, "/cgi/trap").await.status, 502);
+        let records = wagi_records(&server, "trap", 1).await;
+        let backtrace = records[0]["backtrace"].as_str().unwrap_or_default();
+        let frame = backtrace
+            .lines()
+            .position(|l| l.contains("wagi_deliberate_trap"))
+            .unwrap_or_else(|| panic!("round {round}: no trap frame in {backtrace}"));
+        // wasmtime prints a frame's source position on the line after its name.
+        let position = backtrace.lines().nth(frame + 1).unwrap_or_default();
+        assert!(
+            position.contains("src/main.rs:200"),
+            "round {round}: no file:line for the trap frame in\n{backtrace}"
+        );
+    }
+}
