@@ -95,6 +95,9 @@ pub struct InvocationInfo {
     pub invocation_id: u64,
     /// The request's span: outbound requests carry a child of it in `traceparent`.
     pub trace: TraceContext,
+    /// The caller's `tracestate` (`wasmgate_telemetry::tracestate_to_propagate`), passed on
+    /// with `traceparent`.
+    pub tracestate: Option<http::HeaderValue>,
 }
 
 impl Grant {
@@ -120,6 +123,7 @@ impl Grant {
                 self.inner.outbound.clone(),
                 calls.clone(),
                 invocation.trace,
+                invocation.tracestate.clone(),
             ),
             key_value: key_value::InstanceState::new(&self.inner.key_value),
             sql: sql::InstanceState::new(&self.inner.sql),

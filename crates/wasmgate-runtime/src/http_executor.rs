@@ -104,6 +104,10 @@ impl HttpExecutor {
         let mut caps = self.grant.instance(InvocationInfo {
             invocation_id: context.invocation_id,
             trace: context.trace,
+            tracestate: wasmgate_telemetry::tracestate_to_propagate(
+                &context.trace,
+                request.headers(),
+            ),
         });
         if let Some(spans) = pending.span_buffer() {
             caps.collect_spans(spans.clone());

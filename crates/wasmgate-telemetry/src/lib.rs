@@ -36,7 +36,7 @@ pub use record::{count_lines, method_label, HostCallSummary, InvocationRecord};
 pub use route_cache::RouteCache;
 pub use sampler::Sampler;
 pub use summary::{summarize, Percentiles, RouteSummary, RoutesSummary, RATE_WINDOW_MS};
-pub use trace::{parse_traceparent, TraceContext, TraceId};
+pub use trace::{parse_traceparent, tracestate_to_propagate, TraceContext, TraceId, TRACESTATE};
 
 use spans::RequestSpan;
 use std::sync::{Arc, OnceLock};

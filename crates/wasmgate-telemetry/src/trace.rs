@@ -1,5 +1,7 @@
 //! W3C Trace Context (`traceparent`): continued when a request carries one, started otherwise,
 //! and passed on to outbound requests, so a request's trace id follows it across services.
+//! The caller's `tracestate` (vendors' own entries) is passed on with it, unchanged: Wasmgate
+//! adds no entry of its own.
 //!
 //! Only the identifiers are handled here; exporting spans is the tracer's job.
 
@@ -117,6 +119,51 @@ pub fn parse_traceparent(value: &[u8]) -> Option<(u128, u64, u8)> {
     (trace_id != 0 && parent_id != 0).then_some((trace_id, parent_id, flags))
 }
 
+/// Longest `tracestate` passed on, in bytes: the spec asks to propagate at least 512.
+pub const MAX_TRACESTATE: usize = 512;
+/// Entries longer than this are the first dropped when a `tracestate` must be shortened.
+const LONG_ENTRY: usize = 128;
+
+/// The `tracestate` to pass on for a request that continued its caller's trace (`context`
+/// has a parent): the request's `tracestate` headers joined into one list, or `None` when
+/// there is none, the trace is ours, or the value is not printable ASCII. A list over
+/// [`MAX_TRACESTATE`] bytes loses its entries over 128 bytes first, then entries from the end
+/// (the spec's truncation order).
+pub fn tracestate_to_propagate(
+    context: &TraceContext,
+    headers: &http::HeaderMap,
+) -> Option<http::HeaderValue> {
+    context.parent_span_id?;
+    let mut values = headers.get_all(TRACESTATE).iter();
+    let first = values.next()?;
+    let second = values.next();
+    if second.is_none() && first.len() <= MAX_TRACESTATE {
+        // The usual case: one header, short enough, passed on as it came.
+        return first.to_str().ok().map(|_| first.clone());
+    }
+    let mut entries: Vec<&str> = Vec::new();
+    for value in std::iter::once(first).chain(second).chain(values) {
+        let text = value.to_str().ok()?;
+        entries.extend(text.split(',').map(str::trim).filter(|e| !e.is_empty()));
+    }
+    let length = |entries: &[&str]| {
+        entries.iter().map(|e| e.len()).sum::<usize>() + entries.len().saturating_sub(1)
+    };
+    if length(&entries) > MAX_TRACESTATE {
+        entries.retain(|e| e.len() <= LONG_ENTRY);
+    }
+    while length(&entries) > MAX_TRACESTATE {
+        entries.pop();
+    }
+    if entries.is_empty() {
+        return None;
+    }
+    http::HeaderValue::from_str(&entries.join(",")).ok()
+}
+
+/// The W3C `tracestate` header's name.
+pub const TRACESTATE: &str = "tracestate";
+
 fn new_trace_id() -> u128 {
     loop {
         let id = fastrand::u128(..);
@@ -140,6 +187,50 @@ mod tests {
     use super::*;
 
     const VALID: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+    fn headers(tracestates: &[&str]) -> http::HeaderMap {
+        let mut headers = http::HeaderMap::new();
+        for value in tracestates {
+            headers.append(TRACESTATE, http::HeaderValue::from_str(value).unwrap());
+        }
+        headers
+    }
+
+    #[test]
+    fn tracestate_is_passed_on_only_with_the_callers_trace() {
+        let continued = TraceContext::for_request(Some(VALID.as_bytes()));
+        let ours = TraceContext::for_request(None);
+        let one = headers(&["congo=t61rcWkgMzE,rojo=00f067aa0ba902b7"]);
+        assert_eq!(
+            tracestate_to_propagate(&continued, &one).unwrap(),
+            "congo=t61rcWkgMzE,rojo=00f067aa0ba902b7"
+        );
+        // Without a valid traceparent, the spec says to discard tracestate.
+        assert_eq!(tracestate_to_propagate(&ours, &one), None);
+        assert_eq!(tracestate_to_propagate(&continued, &headers(&[])), None);
+        // Several headers are one list, in order.
+        let two = headers(&["congo=t61rcWkgMzE", " rojo=00f067aa0ba902b7 ,"]);
+        assert_eq!(
+            tracestate_to_propagate(&continued, &two).unwrap(),
+            "congo=t61rcWkgMzE,rojo=00f067aa0ba902b7"
+        );
+    }
+
+    #[test]
+    fn a_long_tracestate_loses_long_entries_first_then_from_the_end() {
+        let continued = TraceContext::for_request(Some(VALID.as_bytes()));
+        let long = format!("big={}", "x".repeat(200));
+        let small: Vec<String> = (0..40).map(|i| format!("v{i:02}=abcdefgh")).collect();
+        let mut all = vec![small[0].clone(), long];
+        all.extend(small[1..].iter().cloned());
+        let value = tracestate_to_propagate(&continued, &headers(&[&all.join(",")])).unwrap();
+        let value = value.to_str().unwrap();
+        assert!(value.len() <= MAX_TRACESTATE, "{}", value.len());
+        assert!(!value.contains("big="), "{value}");
+        // 40 entries of 12 bytes and commas are 519 bytes: the last one goes.
+        assert!(value.starts_with("v00=abcdefgh,v01=abcdefgh,"), "{value}");
+        assert!(value.ends_with("v38=abcdefgh"), "{value}");
+    }
 
     #[test]
     fn a_valid_parent_is_continued() {

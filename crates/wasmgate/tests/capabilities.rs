@@ -68,6 +68,7 @@ impl Upstream {
                     let traceparent = header("traceparent");
                     if path.contains("trace") {
                         body.push_str(&format!(" traceparent={traceparent}"));
+                        body.push_str(&format!(" tracestate=[{}]", header("tracestate")));
                     }
                     let _ = write!(
                         stream,
@@ -444,9 +445,17 @@ async fn the_trace_continues_through_outbound_requests() {
     let response = raw_request(
         server.addr,
         &path,
-        &format!("traceparent: 00-{trace_id}-00f067aa0ba902b7-01\r\n"),
+        &format!(
+            "traceparent: 00-{trace_id}-00f067aa0ba902b7-01\r\n\
+             tracestate: congo=t61rcwkgmze\r\ntracestate: rojo=00f067aa0ba902b7\r\n"
+        ),
     );
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    // The caller's tracestate goes on with its trace, its two headers as one list.
+    assert!(
+        response.contains(" tracestate=[congo=t61rcwkgmze,rojo=00f067aa0ba902b7]"),
+        "{response}"
+    );
     let sent = response
         .split("traceparent=")
         .nth(1)
@@ -473,8 +482,10 @@ async fn the_trace_continues_through_outbound_requests() {
         reply.text()
     );
 
-    // Without a caller's context, a new trace is started and still propagated.
-    let response = raw_request(server.addr, &path, "");
+    // Without a caller's context, a new trace is started and still propagated; a
+    // tracestate without its traceparent belongs to no trace and is dropped.
+    let response = raw_request(server.addr, &path, "tracestate: congo=t61rcwkgmze\r\n");
+    assert!(response.contains(" tracestate=[]"), "{response}");
     let sent = response.split("traceparent=").nth(1).unwrap();
     assert!(
         is_traceparent(&sent[..55]),

@@ -458,3 +458,87 @@ fn a_busy_service_does_not_starve_other_routes() {
         );
     });
 }
+
+/// `GET path` with `extra` header lines on a fresh connection; the whole response as text.
+fn raw_get(addr: SocketAddr, path: &str, extra: &str) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: shop.test\r\nConnection: close\r\n{extra}\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    response
+}
+
+#[test]
+fn the_service_continues_the_callers_trace_under_wasmgates_span() {
+    let (server, _) = start_ready("", 1);
+    let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let seen = raw_get(
+        server.addr,
+        "/headers",
+        &format!(
+            "traceparent: 00-{trace_id}-00f067aa0ba902b7-01\r\ntracestate: congo=t61rcWkgMzE\r\n"
+        ),
+    );
+    assert!(seen.starts_with("HTTP/1.1 200"), "{seen}");
+    let header = |name: &str| {
+        seen.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}: ")))
+            .map(str::to_string)
+    };
+    let traceparent = header("traceparent").unwrap_or_else(|| panic!("{seen}"));
+    let parts: Vec<&str> = traceparent.split('-').collect();
+    assert_eq!(parts.len(), 4, "{traceparent}");
+    assert_eq!(parts[1], trace_id, "{traceparent}");
+    // The parent is Wasmgate's SERVER span, not the caller's span passed through.
+    assert_ne!(parts[2], "00f067aa0ba902b7", "{traceparent}");
+    assert_eq!(parts[3], "01");
+    assert_eq!(header("tracestate").as_deref(), Some("congo=t61rcWkgMzE"));
+
+    // A tracestate without a traceparent belongs to no trace: the service gets a new trace
+    // and no tracestate.
+    let seen = raw_get(server.addr, "/headers", "tracestate: congo=t61rcWkgMzE\r\n");
+    let traceparent = seen
+        .lines()
+        .find_map(|l| l.strip_prefix("traceparent: "))
+        .unwrap_or_else(|| panic!("{seen}"));
+    assert!(!traceparent.contains(trace_id), "{traceparent}");
+    assert!(!seen.contains("tracestate:"), "{seen}");
+}
+
+#[test]
+fn requests_in_flight_show_as_instances_in_use() {
+    let (server, _) = start_ready("", 1);
+    runtime().block_on(async {
+        let addr = server.addr;
+        let slow = tokio::spawn(async move { get(addr, "/sleep?800").await });
+        let gauge = |metrics: &str| {
+            metrics
+                .lines()
+                .find_map(|l| l.strip_prefix("wasm_instances_in_use{component=\"shop\"} "))
+                .map(str::to_string)
+        };
+        let started = Instant::now();
+        loop {
+            let metrics = get(server.admin, "/metrics").await.text();
+            if gauge(&metrics).as_deref() == Some("1") {
+                break;
+            }
+            assert!(
+                started.elapsed() < Duration::from_millis(700),
+                "the in-flight request never showed: {metrics}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(slow.await.unwrap().status, 200);
+        let metrics = get(server.admin, "/metrics").await.text();
+        assert_eq!(gauge(&metrics).as_deref(), Some("0"), "{metrics}");
+    });
+}

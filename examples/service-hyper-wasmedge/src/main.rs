@@ -76,6 +76,15 @@ async fn handle(request: Request<Body>, local_port: u16) -> Result<Response<Body
                 INSTANCE.get().copied().unwrap_or(0)
             ),
         ),
+        // The request's headers as the service got them, one `name: value` a line.
+        (&Method::GET, "/headers") => text(
+            StatusCode::OK,
+            request
+                .headers()
+                .iter()
+                .map(|(name, value)| format!("{name}: {}\n", value.to_str().unwrap_or("?")))
+                .collect(),
+        ),
         (&Method::POST, "/echo") => match hyper::body::to_bytes(request.into_body()).await {
             Ok(bytes) => Response::new(Body::from(bytes)),
             Err(error) => text(StatusCode::BAD_REQUEST, format!("body error: {error}\n")),

@@ -216,6 +216,8 @@ pub struct Hooks {
     policy: Arc<Policy>,
     calls: HostCalls,
     trace: TraceContext,
+    /// The caller's `tracestate`, passed on with the trace.
+    tracestate: Option<http::HeaderValue>,
     /// Made on the first request, so instances that never call out pay nothing.
     permits: Option<Arc<Semaphore>>,
     /// Where CLIENT spans go, when span export is on.
@@ -223,11 +225,17 @@ pub struct Hooks {
 }
 
 impl Hooks {
-    pub fn new(policy: Arc<Policy>, calls: HostCalls, trace: TraceContext) -> Hooks {
+    pub fn new(
+        policy: Arc<Policy>,
+        calls: HostCalls,
+        trace: TraceContext,
+        tracestate: Option<http::HeaderValue>,
+    ) -> Hooks {
         Hooks {
             policy,
             calls,
             trace,
+            tracestate,
             permits: None,
             spans: None,
         }
@@ -252,6 +260,12 @@ impl WasiHttpHooks for Hooks {
         if !request.headers().contains_key(TRACEPARENT) {
             if let Ok(value) = http::HeaderValue::from_str(&client.traceparent()) {
                 request.headers_mut().insert(TRACEPARENT, value);
+                // The vendors' state travels with the trace it belongs to.
+                if let Some(state) = &self.tracestate {
+                    request
+                        .headers_mut()
+                        .insert(wasmgate_telemetry::TRACESTATE, state.clone());
+                }
             }
         }
         let span = self

@@ -69,6 +69,8 @@ pub struct ServiceExecutor {
     next: AtomicUsize,
     client: proxy::ProxyClient,
     permits: Arc<Semaphore>,
+    /// Requests holding a slot (`wasm_instances_in_use`, against `max_concurrency`).
+    in_use: wasmgate_telemetry::Gauge,
     telemetry: Arc<Telemetry>,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
@@ -197,6 +199,7 @@ pub fn load(
     let executor = ServiceExecutor {
         name: Arc::from(name.as_str()),
         permits: Arc::new(Semaphore::new(component.limits.max_concurrency as usize)),
+        in_use: telemetry.metrics.instances_gauge(&component.name),
         component,
         replicas,
         next: AtomicUsize::new(0),
@@ -226,20 +229,21 @@ impl ServiceExecutor {
         context: RequestContext,
     ) -> http::Response<ResponseBody> {
         let started = Instant::now();
-        let pending = Pending::new(
+        let pending = Pending::for_request(
             &self.telemetry,
             &context,
             &self.name,
             "service",
-            request.method(),
+            &request,
             started,
         );
         let deadline = tokio::time::Instant::from_std(started + self.component.limits.timeout);
-        let Ok(Ok(_permit)) =
+        let Ok(Ok(permit)) =
             tokio::time::timeout_at(deadline, self.permits.clone().acquire_owned()).await
         else {
             return self.fault(&context, &pending, Outcome::Overloaded, "all slots busy");
         };
+        let _slot = crate::http_executor::InstanceGuard::new(permit, &self.in_use);
         let Some(upstream) = self.pick() else {
             return self.fault(&context, &pending, Outcome::Overloaded, "service not ready");
         };
@@ -248,6 +252,7 @@ impl ServiceExecutor {
             upstream,
             context.remote_addr,
             context.scheme == Scheme::Https,
+            &context.trace,
             &pending,
         ) {
             Ok(request) => request,

@@ -9,6 +9,7 @@ use hyper_util::rt::TokioExecutor;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
+use wasmgate_telemetry::{TraceContext, TRACESTATE};
 
 pub type ProxyBody = Counted<Incoming>;
 pub type ProxyClient = Client<HttpConnector, ProxyBody>;
@@ -41,15 +42,26 @@ const HOP_BY_HOP: &[&str] = &[
     "proxy-authenticate",
 ];
 
-/// The request as the replica at `upstream` gets it.
+/// The request as the replica at `upstream` gets it. Its `traceparent` names `trace` (this
+/// request's SERVER span), so the service's own spans hang under Wasmgate's; `tracestate`
+/// goes on only with the caller's trace.
 pub fn upstream_request(
     request: http::Request<Incoming>,
     upstream: SocketAddr,
     client: SocketAddr,
     https: bool,
+    trace: &TraceContext,
     pending: &Arc<Pending>,
 ) -> Result<http::Request<ProxyBody>, http::Error> {
     let (mut parts, body) = request.into_parts();
+    let tracestate = wasmgate_telemetry::tracestate_to_propagate(trace, &parts.headers);
+    parts.headers.remove(TRACESTATE);
+    if let Some(state) = tracestate {
+        parts.headers.insert(TRACESTATE, state);
+    }
+    if let Ok(value) = http::HeaderValue::from_str(&trace.traceparent()) {
+        parts.headers.insert("traceparent", value);
+    }
     let path = parts
         .uri
         .path_and_query()

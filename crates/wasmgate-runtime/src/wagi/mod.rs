@@ -359,6 +359,8 @@ impl WagiExecutor {
         let task_context = context.clone();
         let task_pending = pending.clone();
         let stop = Arc::new(Stop::default());
+        let tracestate =
+            wasmgate_telemetry::tracestate_to_propagate(&context.trace, &parts.headers);
         let task_stop = stop.clone();
         let guest = tokio::spawn(async move {
             let _permit = permit;
@@ -372,6 +374,7 @@ impl WagiExecutor {
                     InvocationInfo {
                         invocation_id: task_context.invocation_id,
                         trace: task_context.trace,
+                        tracestate,
                     },
                     spans,
                     &output,
