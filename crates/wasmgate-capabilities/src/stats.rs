@@ -40,32 +40,124 @@ pub struct HostCallStats {
     pub duration: Duration,
 }
 
+/// Calls kept one by one per invocation, for its trace view; later ones are only counted.
+pub const MAX_TRACED_CALLS: usize = 32;
+
+/// One call into a capability that talks to something outside (outbound HTTP, key-value,
+/// SQL), kept for the invocation record's trace view.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TracedCall {
+    pub capability: Capability,
+    /// What the call did, as its span is named: `GET host:port`, `get store`,
+    /// `SELECT database`... never keys, values or statement text.
+    pub operation: String,
+    pub started: Instant,
+    pub duration: Duration,
+    pub failed: bool,
+}
+
 /// Per-instance host-call tally. Shared with futures that finish after the call returns
 /// (an outbound response arriving later), hence the `Arc`.
 #[derive(Debug, Clone, Default)]
 pub struct HostCalls {
-    inner: Arc<Mutex<[HostCallStats; 5]>>,
+    inner: Arc<Mutex<Tally>>,
+}
+
+#[derive(Debug, Default)]
+struct Tally {
+    stats: [HostCallStats; 5],
+    traced: Vec<TracedCall>,
+    /// Traced calls past `MAX_TRACED_CALLS`.
+    untraced: u64,
 }
 
 impl HostCalls {
     pub fn record(&self, capability: Capability, started: Instant) {
         let elapsed = started.elapsed();
-        if let Ok(mut stats) = self.inner.lock() {
-            let entry = &mut stats[capability as usize];
+        if let Ok(mut tally) = self.inner.lock() {
+            let entry = &mut tally.stats[capability as usize];
             entry.count += 1;
             entry.duration += elapsed;
         }
     }
 
+    /// Counts a call like [`HostCalls::record`] and keeps it for the trace view, named by
+    /// `operation` (made only while there is room).
+    pub fn record_traced(
+        &self,
+        capability: Capability,
+        started: Instant,
+        operation: impl FnOnce() -> String,
+        failed: bool,
+    ) {
+        let duration = started.elapsed();
+        if let Ok(mut tally) = self.inner.lock() {
+            let entry = &mut tally.stats[capability as usize];
+            entry.count += 1;
+            entry.duration += duration;
+            if tally.traced.len() < MAX_TRACED_CALLS {
+                tally.traced.push(TracedCall {
+                    capability,
+                    operation: operation(),
+                    started,
+                    duration,
+                    failed,
+                });
+            } else {
+                tally.untraced += 1;
+            }
+        }
+    }
+
     /// Calls so far, for each capability that was called at least once.
     pub fn snapshot(&self) -> Vec<(Capability, HostCallStats)> {
-        let Ok(stats) = self.inner.lock() else {
+        let Ok(tally) = self.inner.lock() else {
             return Vec::new();
         };
         Capability::ALL
             .into_iter()
-            .zip(stats.iter().copied())
+            .zip(tally.stats.iter().copied())
             .filter(|(_, s)| s.count > 0)
             .collect()
+    }
+
+    /// The calls kept one by one, in the order they were made, and how many more there were.
+    /// Taken, not copied: the tally is read once, when the instance is done.
+    pub fn take_traced(&self) -> (Vec<TracedCall>, u64) {
+        let Ok(mut tally) = self.inner.lock() else {
+            return (Vec::new(), 0);
+        };
+        let mut traced = std::mem::take(&mut tally.traced);
+        // Outbound calls are recorded when they end; a trace reads in start order.
+        traced.sort_by_key(|call| call.started);
+        (traced, tally.untraced)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn traced_calls_are_kept_up_to_the_cap_and_all_are_counted() {
+        let calls = HostCalls::default();
+        let started = Instant::now();
+        for i in 0..MAX_TRACED_CALLS + 5 {
+            calls.record_traced(
+                Capability::KeyValue,
+                started,
+                || format!("get s{i}"),
+                i == 1,
+            );
+        }
+        calls.record(Capability::Logging, started);
+        let (traced, untraced) = calls.take_traced();
+        assert_eq!((traced.len(), untraced), (MAX_TRACED_CALLS, 5));
+        assert_eq!(traced[1].operation, "get s1");
+        assert!(traced[1].failed && !traced[0].failed);
+        let snapshot = calls.snapshot();
+        assert_eq!(snapshot[0].0, Capability::KeyValue);
+        assert_eq!(snapshot[0].1.count, MAX_TRACED_CALLS as u64 + 5);
+        assert_eq!(snapshot[1].0, Capability::Logging);
     }
 }

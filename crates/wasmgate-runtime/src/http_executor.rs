@@ -375,7 +375,7 @@ impl HttpExecutor {
             r.peak_memory_bytes = peak_memory as u64;
             r.cold_start = cold;
             r.instructions = instructions;
-            crate::record::fill_host_calls(r, &host_calls);
+            crate::record::fill_host_calls(r, &host_calls, started);
             crate::record::fill_call_clock(r, &clock);
             crate::record::fill_output(r, transcript);
         });

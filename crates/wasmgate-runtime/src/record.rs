@@ -335,7 +335,19 @@ pub(crate) fn fill_output(
 }
 
 /// Copies an instance's capability-call tally (by capability) into its record.
-pub(crate) fn fill_host_calls(record: &mut InvocationRecord, calls: &HostCalls) {
+pub(crate) fn fill_host_calls(record: &mut InvocationRecord, calls: &HostCalls, started: Instant) {
+    let (traced, untraced) = calls.take_traced();
+    record.calls = traced
+        .into_iter()
+        .map(|call| wasmgate_telemetry::CallTrace {
+            capability: call.capability.as_str(),
+            operation: call.operation,
+            start_us: call.started.saturating_duration_since(started).as_micros() as u64,
+            duration_us: call.duration.as_micros() as u64,
+            failed: call.failed,
+        })
+        .collect();
+    record.calls_left_out = untraced;
     let by_capability = calls.snapshot();
     if by_capability.is_empty() {
         return;

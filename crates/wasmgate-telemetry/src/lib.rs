@@ -32,7 +32,7 @@ pub use otlp_transport::{public_tls_client_config, Protocol as OtlpProtocol, GRP
 pub use prometheus_client::metrics::counter::Counter;
 pub use prometheus_client::metrics::gauge::Gauge;
 pub use publisher::{next_rest, Doze, PUBLISH_INTERVAL};
-pub use record::{count_lines, method_label, HostCallSummary, InvocationRecord};
+pub use record::{count_lines, method_label, CallTrace, HostCallSummary, InvocationRecord};
 pub use route_cache::RouteCache;
 pub use sampler::Sampler;
 pub use summary::{summarize, Percentiles, RouteSummary, RoutesSummary, RATE_WINDOW_MS};

@@ -57,6 +57,25 @@ pub struct InvocationRecord {
     /// Lines and records past what `output` keeps.
     #[serde(skip_serializing_if = "is_zero")]
     pub output_left_out: u64,
+    /// Calls to outbound HTTP, key-value and SQL one by one, in order, for the trace view
+    /// (the first `MAX_TRACED_CALLS` of them).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub calls: Vec<CallTrace>,
+    /// Such calls past what `calls` keeps.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub calls_left_out: u64,
+}
+
+/// One capability call of an invocation, placed in its time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CallTrace {
+    pub capability: &'static str,
+    /// `GET host:port`, `get store`, `SELECT database`...: never keys, values or SQL text.
+    pub operation: String,
+    /// When the call started, after the request arrived.
+    pub start_us: u64,
+    pub duration_us: u64,
+    pub failed: bool,
 }
 
 fn is_zero(n: &u64) -> bool {

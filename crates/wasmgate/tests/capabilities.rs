@@ -472,15 +472,25 @@ async fn the_trace_continues_through_outbound_requests() {
     );
     assert_eq!(parts[3], "01");
 
-    // The invocation record carries the trace id too.
+    // The invocation record carries the trace id too, and the call for its trace view:
+    // method, host and port, no path.
     let reply = get(server.admin, "/api/invocations?limit=5").await;
-    assert!(
-        reply
-            .text()
-            .contains(&format!("\"trace_id\":\"{trace_id}\"")),
-        "{}",
-        reply.text()
+    let parsed: serde_json::Value = serde_json::from_slice(&reply.body).unwrap();
+    let record = parsed["invocations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["trace_id"] == trace_id)
+        .unwrap_or_else(|| panic!("no record of trace {trace_id}: {parsed}"));
+    let call = &record["calls"][0];
+    assert_eq!(call["capability"], "outbound_http", "{record}");
+    assert_eq!(
+        call["operation"],
+        format!("GET {}", upstream.addr),
+        "{record}"
     );
+    assert_eq!(call["failed"], false, "{record}");
+    assert!(call["duration_us"].as_u64() > Some(0), "{record}");
 
     // Without a caller's context, a new trace is started and still propagated; a
     // tracestate without its traceparent belongs to no trace and is dropped.

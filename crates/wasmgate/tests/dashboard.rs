@@ -638,3 +638,41 @@ async fn chromium_asks_for_the_admin_token_when_the_api_wants_one() {
         "the token form must be shown (no hidden attribute): {dom}"
     );
 }
+
+#[tokio::test]
+async fn chromium_shows_an_invocations_calls_where_they_happened() {
+    let Some(chromium) = Chromium::find() else {
+        return;
+    };
+    let kv_guest =
+        support::built_guest("tests/fixtures/kv-guest/target/wasm32-wasip2/release/kv_guest.wasm");
+    let manifest = format!(
+        "[app]\nname = \"kv\"\n\n[[route]]\npath = \"/...\"\ncomponent = \"kv\"\n\n\
+         [component.kv]\nsource = {:?}\nkey_value_stores = [\"default\"]\n",
+        kv_guest.display().to_string()
+    );
+    let server = Server::start(&manifest);
+    let mut client = support::Client::connect(server.addr, support::Protocol::Http1).await;
+    let reply = client.send("PUT", "/kv/default/hidden-key", "v").await;
+    assert_eq!(reply.status, 204, "{}", reply.text());
+    let record = &invocations(server.admin, "", 1).await[0];
+    let id = record["id"].as_u64().unwrap();
+    let url = format!("http://{}/#invocation={id}", server.admin);
+    let dom = tokio::task::spawn_blocking(move || chromium.dump_dom(&url, BUDGET))
+        .await
+        .unwrap();
+    // One timeline row per call, named by its operation, after the totals.
+    for operation in ["open default", "set default"] {
+        assert!(
+            dom.contains(&format!(
+                "<div class=\"timeline-row call-row\"><span class=\"timeline-label\">{operation}</span>"
+            )),
+            "no row for {operation}: {dom}"
+        );
+    }
+    assert!(dom.contains("<div class=\"bar call\""), "{dom}");
+    assert!(
+        !dom.contains("hidden-key"),
+        "keys never reach the page: {dom}"
+    );
+}

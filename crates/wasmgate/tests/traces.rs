@@ -321,6 +321,33 @@ async fn key_value_calls_are_client_spans_without_keys_or_values() {
             assert!(!text.contains("secret-key"), "{text}");
         }
     }
+    // The invocation record keeps the same calls for the dashboard's trace view.
+    let record = last_record(server.admin).await;
+    let calls = record["calls"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{record}"));
+    let operations: Vec<&str> = calls
+        .iter()
+        .filter_map(|c| c["operation"].as_str())
+        .collect();
+    assert_eq!(operations, ["open default", "set default"], "{record}");
+    for call in calls {
+        assert_eq!(call["capability"], "key_value", "{call}");
+        assert_eq!(call["failed"], false, "{call}");
+        let end = call["start_us"].as_u64().unwrap() + call["duration_us"].as_u64().unwrap();
+        assert!(
+            end <= record["wall_time_us"].as_u64().unwrap(),
+            "{call} in {record}"
+        );
+    }
+    assert!(!record.to_string().contains("secret-"), "{record}");
+}
+
+/// The newest invocation record.
+async fn last_record(admin: std::net::SocketAddr) -> serde_json::Value {
+    let reply = support::get(admin, "/api/invocations?limit=1").await;
+    let parsed: serde_json::Value = serde_json::from_slice(&reply.body).unwrap();
+    parsed["invocations"][0].clone()
 }
 
 #[tokio::test]
@@ -368,6 +395,15 @@ async fn sql_statements_are_client_spans_with_the_operation_only() {
         let text = format!("{:?}", received.span);
         assert!(!text.contains("secret-"), "{text}");
     }
+    let record = last_record(server.admin).await;
+    let operations: Vec<&str> = record["calls"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{record}"))
+        .iter()
+        .filter_map(|c| c["operation"].as_str())
+        .collect();
+    assert_eq!(operations, ["open default", "INSERT default"], "{record}");
+    assert!(!record.to_string().contains("secret-"), "{record}");
 }
 
 #[tokio::test]

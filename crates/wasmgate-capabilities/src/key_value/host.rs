@@ -72,7 +72,12 @@ impl CapsView<'_> {
         operation: &'static str,
         result: &Result<T, Error>,
     ) {
-        self.caps.calls.record(Capability::KeyValue, started);
+        self.caps.calls.record_traced(
+            Capability::KeyValue,
+            started,
+            || format!("{operation} {store}"),
+            result.is_err(),
+        );
         if let Some(spans) = &self.caps.spans {
             let system =
                 self.caps

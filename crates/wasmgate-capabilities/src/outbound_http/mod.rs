@@ -279,10 +279,22 @@ impl WasiHttpHooks for Hooks {
             .clone();
         let policy = self.policy.clone();
         let calls = self.calls.clone();
+        // The trace view's name for the call: method, host and port; no user info, path or
+        // query (they can carry credentials and the guest's data).
+        let uri = request.uri();
+        let operation = match (uri.host(), uri.port_u16()) {
+            (Some(host), Some(port)) => format!("{} {host}:{port}", request.method()),
+            (Some(host), None) => format!("{} {host}", request.method()),
+            _ => request.method().to_string(),
+        };
         Box::new(async move {
             let started = Instant::now();
             let result = policy.send(request, options, permits).await;
-            calls.record(Capability::OutboundHttp, started);
+            let failed = match &result {
+                Ok((response, _)) => response.status().as_u16() >= 400,
+                Err(_) => true,
+            };
+            calls.record_traced(Capability::OutboundHttp, started, || operation, failed);
             if let Some((buffer, mut span)) = span {
                 span.start = started;
                 span.end = Instant::now();

@@ -177,16 +177,25 @@ impl InstanceState {
 impl wit::Host for CapsView<'_> {}
 
 impl CapsView<'_> {
-    /// A statement's CLIENT span, when span export is on: the operation and the database,
-    /// never the statement's text or parameters (they hold the guest's data).
-    fn sql_span<T>(
+    /// Counts a statement's call and keeps it for the trace view; and its CLIENT span, when
+    /// span export is on. Both show the operation and the database, never the statement's
+    /// text or parameters (they hold the guest's data).
+    fn sql_call<T>(
         &self,
         connection: &Resource<Session>,
         operation: &'static str,
         started: Instant,
         result: &Result<T, wit::Error>,
     ) {
-        let (Some(spans), Ok(session)) = (&self.caps.spans, self.table.get(connection)) else {
+        let session = self.table.get(connection).ok();
+        let database = session.map_or("", |s| s.database());
+        self.caps.calls.record_traced(
+            Capability::Sql,
+            started,
+            || format!("{operation} {database}"),
+            result.is_err(),
+        );
+        let (Some(spans), Some(session)) = (&self.caps.spans, session) else {
             return;
         };
         spans.push(ChildSpan {
@@ -221,7 +230,12 @@ impl wit::HostConnection for CapsView<'_> {
                 Err(error.into())
             }
         };
-        self.caps.calls.record(Capability::Sql, started);
+        self.caps.calls.record_traced(
+            Capability::Sql,
+            started,
+            || format!("open {name}"),
+            result.is_err(),
+        );
         Ok(result)
     }
 
@@ -238,8 +252,7 @@ impl wit::HostConnection for CapsView<'_> {
             .execute(&statement, params)
             .await
             .map_err(wit::Error::from);
-        self.caps.calls.record(Capability::Sql, started);
-        self.sql_span(&connection, sql_operation(&statement), started, &result);
+        self.sql_call(&connection, sql_operation(&statement), started, &result);
         Ok(result)
     }
 
@@ -264,8 +277,7 @@ impl wit::HostConnection for CapsView<'_> {
                     .collect(),
             })
             .map_err(wit::Error::from);
-        self.caps.calls.record(Capability::Sql, started);
-        self.sql_span(&connection, sql_operation(&statement), started, &result);
+        self.sql_call(&connection, sql_operation(&statement), started, &result);
         Ok(result)
     }
 
@@ -275,9 +287,8 @@ impl wit::HostConnection for CapsView<'_> {
     ) -> wasmtime::Result<Result<(), wit::Error>> {
         let started = Instant::now();
         let result = self.table.get_mut(&connection)?.begin().await;
-        self.caps.calls.record(Capability::Sql, started);
         let result = result.map_err(wit::Error::from);
-        self.sql_span(&connection, "BEGIN", started, &result);
+        self.sql_call(&connection, "BEGIN", started, &result);
         Ok(result)
     }
 
@@ -287,9 +298,8 @@ impl wit::HostConnection for CapsView<'_> {
     ) -> wasmtime::Result<Result<(), wit::Error>> {
         let started = Instant::now();
         let result = self.table.get_mut(&connection)?.commit().await;
-        self.caps.calls.record(Capability::Sql, started);
         let result = result.map_err(wit::Error::from);
-        self.sql_span(&connection, "COMMIT", started, &result);
+        self.sql_call(&connection, "COMMIT", started, &result);
         Ok(result)
     }
 
@@ -299,9 +309,8 @@ impl wit::HostConnection for CapsView<'_> {
     ) -> wasmtime::Result<Result<(), wit::Error>> {
         let started = Instant::now();
         let result = self.table.get_mut(&connection)?.rollback().await;
-        self.caps.calls.record(Capability::Sql, started);
         let result = result.map_err(wit::Error::from);
-        self.sql_span(&connection, "ROLLBACK", started, &result);
+        self.sql_call(&connection, "ROLLBACK", started, &result);
         Ok(result)
     }
 

@@ -617,7 +617,7 @@ impl WagiExecutor {
             r.backtrace = backtrace;
             r.instantiate_time_us = instantiate_us;
             if let Some(calls) = &host_calls {
-                crate::record::fill_host_calls(r, calls);
+                crate::record::fill_host_calls(r, calls, started);
             }
             crate::record::fill_call_clock(r, &clock);
             r.peak_memory_bytes = peak_memory as u64;

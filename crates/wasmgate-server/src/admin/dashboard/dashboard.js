@@ -298,6 +298,18 @@ function renderDetail(record) {
     rows.push(timelineRow("  " + capability.capability + " ×" + formatCount(capability.count),
       instantiate, capability.time_us, wall, "capability"));
   }
+  // Each outbound HTTP, key-value and SQL call where it happened: the invocation's trace.
+  for (const call of record.calls || []) {
+    const row = timelineRow(call.operation, call.start_us, call.duration_us, wall,
+      call.failed ? "call failed" : "call");
+    row.classList.add("call-row");
+    rows.push(row);
+  }
+  if (record.calls_left_out) {
+    rows.push(el("div", "timeline-row call-row",
+      el("span", "timeline-label", "… " + formatCount(record.calls_left_out) + " more calls"),
+      el("div", "track"), el("span", "timeline-value", "")));
+  }
   $("timeline").replaceChildren(...rows);
 
   const failed = record.error !== null || record.backtrace !== null;
