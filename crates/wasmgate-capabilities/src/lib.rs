@@ -23,7 +23,7 @@ mod stats;
 pub mod variables;
 
 pub use error::CapabilityError;
-pub use stats::{Capability, HostCallStats, HostCalls, TracedCall, MAX_TRACED_CALLS};
+pub use stats::{CallSummary, Capability, HostCallStats, HostCalls, TracedCall, MAX_TRACED_CALLS};
 
 use std::sync::Arc;
 use wasmgate_manifest::{Component, Manifest, RuntimeConfig};

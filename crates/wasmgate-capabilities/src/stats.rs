@@ -109,29 +109,40 @@ impl HostCalls {
         }
     }
 
-    /// Calls so far, for each capability that was called at least once.
-    pub fn snapshot(&self) -> Vec<(Capability, HostCallStats)> {
-        let Ok(tally) = self.inner.lock() else {
-            return Vec::new();
+    /// What the instance called, taken once it is done: totals for each capability called
+    /// at least once, and the calls kept one by one in the order they started (with how
+    /// many more there were). `None` when it called no capability, which most requests do
+    /// not: then nothing is allocated.
+    pub fn take_summary(&self) -> Option<CallSummary> {
+        let Ok(mut tally) = self.inner.lock() else {
+            return None;
         };
-        Capability::ALL
+        if tally.stats.iter().all(|s| s.count == 0) {
+            return None;
+        }
+        let by_capability = Capability::ALL
             .into_iter()
             .zip(tally.stats.iter().copied())
             .filter(|(_, s)| s.count > 0)
-            .collect()
-    }
-
-    /// The calls kept one by one, in the order they were made, and how many more there were.
-    /// Taken, not copied: the tally is read once, when the instance is done.
-    pub fn take_traced(&self) -> (Vec<TracedCall>, u64) {
-        let Ok(mut tally) = self.inner.lock() else {
-            return (Vec::new(), 0);
-        };
+            .collect();
         let mut traced = std::mem::take(&mut tally.traced);
         // Outbound calls are recorded when they end; a trace reads in start order.
         traced.sort_by_key(|call| call.started);
-        (traced, tally.untraced)
+        Some(CallSummary {
+            by_capability,
+            traced,
+            untraced: tally.untraced,
+        })
     }
+}
+
+/// What one instance called ([`HostCalls::take_summary`]).
+#[derive(Debug)]
+pub struct CallSummary {
+    pub by_capability: Vec<(Capability, HostCallStats)>,
+    pub traced: Vec<TracedCall>,
+    /// Traced calls past `MAX_TRACED_CALLS`.
+    pub untraced: u64,
 }
 
 #[cfg(test)]
@@ -151,13 +162,19 @@ mod tests {
             );
         }
         calls.record(Capability::Logging, started);
-        let (traced, untraced) = calls.take_traced();
+        let summary = calls.take_summary().unwrap();
+        let (traced, untraced) = (&summary.traced, summary.untraced);
         assert_eq!((traced.len(), untraced), (MAX_TRACED_CALLS, 5));
         assert_eq!(traced[1].operation, "get s1");
         assert!(traced[1].failed && !traced[0].failed);
-        let snapshot = calls.snapshot();
-        assert_eq!(snapshot[0].0, Capability::KeyValue);
-        assert_eq!(snapshot[0].1.count, MAX_TRACED_CALLS as u64 + 5);
-        assert_eq!(snapshot[1].0, Capability::Logging);
+        let totals = &summary.by_capability;
+        assert_eq!(totals[0].0, Capability::KeyValue);
+        assert_eq!(totals[0].1.count, MAX_TRACED_CALLS as u64 + 5);
+        assert_eq!(totals[1].0, Capability::Logging);
+    }
+
+    #[test]
+    fn an_instance_that_called_nothing_has_no_summary() {
+        assert!(HostCalls::default().take_summary().is_none());
     }
 }

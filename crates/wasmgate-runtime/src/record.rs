@@ -336,8 +336,11 @@ pub(crate) fn fill_output(
 
 /// Copies an instance's capability-call tally (by capability) into its record.
 pub(crate) fn fill_host_calls(record: &mut InvocationRecord, calls: &HostCalls, started: Instant) {
-    let (traced, untraced) = calls.take_traced();
-    record.calls = traced
+    let Some(summary) = calls.take_summary() else {
+        return;
+    };
+    record.calls = summary
+        .traced
         .into_iter()
         .map(|call| wasmgate_telemetry::CallTrace {
             capability: call.capability.as_str(),
@@ -347,12 +350,9 @@ pub(crate) fn fill_host_calls(record: &mut InvocationRecord, calls: &HostCalls, 
             failed: call.failed,
         })
         .collect();
-    record.calls_left_out = untraced;
-    let by_capability = calls.snapshot();
-    if by_capability.is_empty() {
-        return;
-    }
-    record.host_calls_by_capability = by_capability
+    record.calls_left_out = summary.untraced;
+    record.host_calls_by_capability = summary
+        .by_capability
         .into_iter()
         .map(|(capability, stats)| HostCallSummary {
             capability: capability.as_str(),

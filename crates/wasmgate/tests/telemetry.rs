@@ -520,3 +520,92 @@ async fn an_idle_server_lets_its_telemetry_threads_rest_and_wakes_them_with_work
         "{metrics}"
     );
 }
+
+/// The value of the series `name{labels}` in a classic text exposition.
+fn series(metrics: &str, name_and_labels: &str) -> Option<f64> {
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(name_and_labels))
+        .and_then(|rest| rest.strip_prefix(' '))
+        .and_then(|value| value.trim().parse().ok())
+}
+
+#[tokio::test]
+async fn every_wasm_and_http_series_counts_the_invocations() {
+    // A cache of its own, outliving the first server's directory.
+    let cache = tempfile::tempdir().unwrap();
+    let cache_arg = cache.path().to_str().unwrap().to_string();
+    let server = Server::start_in(
+        tempfile::tempdir().unwrap(),
+        &manifest(),
+        &["--cache-dir", &cache_arg],
+    );
+    let mut client = Client::connect(server.addr, Protocol::Http1).await;
+    assert_eq!(
+        client.send("POST", "/echo", "x".repeat(1000)).await.status,
+        200
+    );
+    assert_eq!(client.send("POST", "/log/warn", "hello").await.status, 200);
+    assert_eq!(client.send("GET", "/ok", "").await.status, 200);
+    invocations(server.admin, "", 3).await;
+    let metrics = get(server.admin, "/metrics").await.text();
+    let value =
+        |key: &str| series(&metrics, key).unwrap_or_else(|| panic!("no {key} in\n{metrics}"));
+    let route = "{http_route=\"/...\"}";
+    let component = "{component=\"fixture\"}";
+    assert_eq!(
+        value(&format!("http_server_request_body_size_bytes_count{route}")),
+        3.0
+    );
+    assert_eq!(
+        value(&format!("http_server_request_body_size_bytes_sum{route}")),
+        1005.0
+    );
+    assert_eq!(
+        value(&format!(
+            "http_server_response_body_size_bytes_count{route}"
+        )),
+        3.0
+    );
+    assert!(value(&format!("http_server_response_body_size_bytes_sum{route}")) > 1000.0);
+    assert_eq!(value("http_server_active_requests"), 0.0);
+    for histogram in [
+        "wasm_instantiate_duration_seconds",
+        "wasm_peak_memory_bytes",
+        "wasm_guest_time_seconds",
+    ] {
+        assert_eq!(
+            value(&format!("{histogram}_count{component}")),
+            3.0,
+            "{histogram}"
+        );
+        assert!(
+            value(&format!("{histogram}_sum{component}")) > 0.0,
+            "{histogram}"
+        );
+    }
+    assert!(value(&format!("wasm_peak_memory_bytes_sum{component}")) >= 3.0 * 65536.0);
+    assert_eq!(value(&format!("wasm_cold_starts_total{component}")), 1.0);
+    assert_eq!(value(&format!("wasm_instances_in_use{component}")), 0.0);
+    let logging = "{component=\"fixture\",capability=\"logging\"}";
+    assert_eq!(value(&format!("wasm_host_calls_total{logging}")), 1.0);
+    assert!(value(&format!("wasm_host_call_seconds_total{logging}")) > 0.0);
+    assert_eq!(
+        value("wasm_compile_cache_total{component=\"fixture\",result=\"miss\"}"),
+        1.0
+    );
+    drop(server);
+
+    // The next start finds the compiled code in the cache.
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_in(dir, &manifest(), &["--cache-dir", &cache_arg]);
+    let metrics = get(server.admin, "/metrics").await.text();
+    assert_eq!(
+        series(
+            &metrics,
+            "wasm_compile_cache_total{component=\"fixture\",result=\"hit\"}"
+        ),
+        Some(1.0),
+        "{metrics}"
+    );
+}
