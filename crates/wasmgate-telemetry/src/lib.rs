@@ -12,6 +12,7 @@ mod history;
 mod metrics;
 mod otlp;
 mod otlp_encode;
+mod otlp_tls;
 mod otlp_transport;
 mod publisher;
 mod record;

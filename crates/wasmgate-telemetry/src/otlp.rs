@@ -43,6 +43,8 @@ pub struct OtlpConfig {
     pub max_export_batch_size: usize,
     /// Which requests' spans are exported (`OTEL_TRACES_SAMPLER`).
     pub sampler: crate::sampler::Sampler,
+    /// TLS to an `https://` collector (`OTEL_EXPORTER_OTLP_CERTIFICATE`, `..._CLIENT_*`).
+    pub tls: crate::otlp_tls::OtlpTls,
 }
 
 impl OtlpConfig {
@@ -215,6 +217,11 @@ impl OtlpConfig {
             max_queue_size: count("OTEL_BSP_MAX_QUEUE_SIZE", 2048)?,
             max_export_batch_size: count("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", 512)?,
             sampler: crate::sampler::Sampler::from_env(var)?,
+            tls: crate::otlp_tls::OtlpTls::from_env(|specific, general| {
+                var(specific)
+                    .map(|v| (specific, v))
+                    .or_else(|| var(general).map(|v| (general, v)))
+            })?,
         }))
     }
 }
@@ -503,6 +510,56 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         OtlpConfig::from_env(|name| vars.get(name).cloned(), "app")
+    }
+
+    #[test]
+    fn tls_files_that_cannot_be_used_stop_the_configuration_naming_the_variable() {
+        let dir = std::env::temp_dir().join(format!("wasmgate-otlp-tls-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let empty = dir.join("empty.pem");
+        std::fs::write(&empty, "no certificate here\n").unwrap();
+        let missing = dir.join("missing.pem");
+        let endpoint = (
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+            "https://collector.internal:4318",
+        );
+        let empty_path = empty.to_str().unwrap();
+        let missing_path = missing.to_str().unwrap();
+        for (vars, variable) in [
+            (
+                vec![endpoint, ("OTEL_EXPORTER_OTLP_CERTIFICATE", missing_path)],
+                "OTEL_EXPORTER_OTLP_CERTIFICATE",
+            ),
+            (
+                vec![
+                    endpoint,
+                    ("OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE", empty_path),
+                ],
+                "OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE",
+            ),
+            (
+                vec![
+                    endpoint,
+                    ("OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE", empty_path),
+                ],
+                "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE",
+            ),
+            (
+                vec![
+                    endpoint,
+                    ("OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE", empty_path),
+                    ("OTEL_EXPORTER_OTLP_CLIENT_KEY", missing_path),
+                ],
+                "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE",
+            ),
+        ] {
+            let error = config(&vars).unwrap_err();
+            assert_eq!(error.variable, variable, "{vars:?}: {error}");
+        }
+        // Without files: the public web PKI and no client certificate.
+        let plain = config(&[endpoint]).unwrap().unwrap();
+        assert!(plain.tls.is_default());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -53,7 +53,9 @@ enum Connection {
 pub struct Transport {
     protocol: Protocol,
     endpoint: http::Uri,
-    tls: bool,
+    /// For an `https://` endpoint: the client configuration, made once (or why it could
+    /// not be, reported by every export).
+    tls: Option<Result<Arc<rustls::ClientConfig>, String>>,
     host: String,
     port: u16,
     headers: Vec<(http::HeaderName, http::HeaderValue)>,
@@ -75,6 +77,11 @@ impl Transport {
             .endpoint
             .port_u16()
             .unwrap_or(if tls { 443 } else { 80 });
+        let alpn: &[u8] = match config.protocol {
+            Protocol::Grpc => b"h2",
+            Protocol::HttpProtobuf => b"http/1.1",
+        };
+        let tls = tls.then(|| config.tls.client_config(alpn).map(Arc::new));
         Transport {
             protocol: config.protocol,
             endpoint: config.endpoint.clone(),
@@ -148,15 +155,11 @@ impl Transport {
             .await
             .map_err(ExportError::Connect)?;
         let _ = tcp.set_nodelay(true);
-        let io: Box<dyn Io> = if self.tls {
-            let alpn: &[u8] = match self.protocol {
-                Protocol::Grpc => b"h2",
-                Protocol::HttpProtobuf => b"http/1.1",
-            };
+        let io: Box<dyn Io> = if let Some(config) = &self.tls {
+            let config = config.clone().map_err(ExportError::Tls)?;
             let name = rustls::pki_types::ServerName::try_from(self.host.clone())
                 .map_err(|e| ExportError::Tls(e.to_string()))?;
-            let connector =
-                tokio_rustls::TlsConnector::from(Arc::new(public_tls_client_config(alpn)));
+            let connector = tokio_rustls::TlsConnector::from(config);
             Box::new(
                 connector
                     .connect(name, tcp)

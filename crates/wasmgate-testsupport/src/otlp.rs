@@ -50,10 +50,21 @@ pub struct OtlpReceiver {
     addr: SocketAddr,
     inbox: Arc<Mutex<Inbox>>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
+    tls: bool,
 }
 
 impl OtlpReceiver {
     pub fn start() -> OtlpReceiver {
+        OtlpReceiver::serving(None)
+    }
+
+    /// A receiver behind TLS with `config` (which decides the certificate, whether client
+    /// certificates are required, and the ALPN protocols: `h2` for gRPC, `http/1.1`).
+    pub fn start_tls(config: Arc<tokio_rustls::rustls::ServerConfig>) -> OtlpReceiver {
+        OtlpReceiver::serving(Some(tokio_rustls::TlsAcceptor::from(config)))
+    }
+
+    fn serving(tls: Option<tokio_rustls::TlsAcceptor>) -> OtlpReceiver {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
         listener
             .set_nonblocking(true)
@@ -62,23 +73,30 @@ impl OtlpReceiver {
         let inbox = Arc::new(Mutex::new(Inbox::default()));
         let (stop, stopped) = tokio::sync::oneshot::channel();
         let served = inbox.clone();
+        let secure = tls.is_some();
         std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
                 .expect("receiver runtime");
-            runtime.block_on(serve(listener, served, stopped));
+            runtime.block_on(serve(listener, served, stopped, tls));
         });
         OtlpReceiver {
             addr,
             inbox,
             stop: Some(stop),
+            tls: secure,
         }
     }
 
-    /// The base URL, for `OTEL_EXPORTER_OTLP_ENDPOINT` with either protocol.
+    /// The base URL, for `OTEL_EXPORTER_OTLP_ENDPOINT` with either protocol; `https://localhost`
+    /// for a TLS receiver (its certificate names `localhost`).
     pub fn endpoint(&self) -> String {
-        format!("http://{}", self.addr)
+        if self.tls {
+            format!("https://localhost:{}", self.addr.port())
+        } else {
+            format!("http://{}", self.addr)
+        }
     }
 
     pub fn spans(&self) -> Vec<Received> {
@@ -115,6 +133,7 @@ async fn serve(
     listener: std::net::TcpListener,
     inbox: Arc<Mutex<Inbox>>,
     mut stopped: tokio::sync::oneshot::Receiver<()>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
 ) {
     let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
         return;
@@ -128,14 +147,29 @@ async fn serve(
             _ = &mut stopped => return,
         };
         let inbox = inbox.clone();
+        let tls = tls.clone();
         tokio::spawn(async move {
             let service = hyper::service::service_fn(move |request| {
                 let inbox = inbox.clone();
                 async move { Ok::<_, Infallible>(answer(request, &inbox).await) }
             });
-            let _ = auto::Builder::new(TokioExecutor::new())
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
+            let builder = auto::Builder::new(TokioExecutor::new());
+            match tls {
+                // A client the TLS handshake refuses (an untrusted or missing certificate)
+                // never gets to export.
+                Some(acceptor) => {
+                    if let Ok(stream) = acceptor.accept(stream).await {
+                        let _ = builder
+                            .serve_connection(TokioIo::new(stream), service)
+                            .await;
+                    }
+                }
+                None => {
+                    let _ = builder
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                }
+            }
         });
     }
 }

@@ -597,3 +597,131 @@ async fn a_ratio_sampler_exports_only_what_the_caller_or_the_ratio_chose() {
     assert_eq!(flags.len(), 5, "{flags:?}");
     assert!(flags.iter().all(|t| t.ends_with("-00")), "{flags:?}");
 }
+
+/// A TLS server config for a collector at `localhost` signed by `ca`, that requires a client
+/// certificate signed by `ca` and speaks `h2` and `http/1.1`.
+fn collector_tls(
+    ca: &support::certs::Ca,
+    leaf: &support::certs::Cert,
+) -> Arc<rustls::ServerConfig> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(CertificateDer::from_pem_file(&ca.cert).unwrap())
+        .unwrap();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+        Arc::new(roots),
+        provider.clone(),
+    )
+    .build()
+    .unwrap();
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(
+            vec![CertificateDer::from_pem_file(&leaf.cert).unwrap()],
+            PrivateKeyDer::from_pem_file(&leaf.key).unwrap(),
+        )
+        .unwrap();
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Arc::new(config)
+}
+
+#[tokio::test]
+async fn spans_go_to_a_collector_with_a_private_ca_and_client_certificates() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = support::certs::Ca::new(dir.path(), "collectors-ca");
+    let collector = ca.server(dir.path(), "collector", &["DNS:localhost"]);
+    let client = ca.client(dir.path(), "wasmgate", "wasmgate");
+    let receiver = OtlpReceiver::start_tls(collector_tls(&ca, &collector));
+    let path = |p: &std::path::Path| p.to_str().unwrap().to_string();
+    for protocol in ["grpc", "http/protobuf"] {
+        let mut env = otel_env(&receiver, protocol);
+        env.push(("OTEL_EXPORTER_OTLP_CERTIFICATE", path(&ca.cert)));
+        env.push(("OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE", path(&client.cert)));
+        env.push(("OTEL_EXPORTER_OTLP_CLIENT_KEY", path(&client.key)));
+        let before = receiver.exports();
+        let server = start(&fixture_manifest(""), &env);
+        assert_eq!(get(server.addr, "/ok").await.status, 200);
+        let spans = receiver.wait_for(WAIT, |_| receiver.exports() > before);
+        assert!(receiver.exports() > before, "{protocol}: nothing exported");
+        assert!(
+            server_span(&spans).is_some(),
+            "{protocol}: {:#?}",
+            names(&spans)
+        );
+    }
+
+    // Without the CA file the collector's certificate is not trusted (public roots only):
+    // the spans are counted as failed exports and requests are served all the same.
+    let before = receiver.exports();
+    let server = start(&fixture_manifest(""), &otel_env(&receiver, "http/protobuf"));
+    for _ in 0..3 {
+        assert_eq!(get(server.addr, "/ok").await.status, 200);
+    }
+    let started = std::time::Instant::now();
+    let dropped = loop {
+        let metrics = get(server.admin, "/metrics").await.text();
+        let line = metrics
+            .lines()
+            .find(|l| l.starts_with("wasmgate_spans_dropped_total{reason=\"export_failed\"}"))
+            .map(str::to_string);
+        // Three requests, each a SERVER span with its instantiate and execute children.
+        if let Some(line) = line.filter(|l| l.ends_with(" 9")) {
+            break line;
+        }
+        assert!(
+            started.elapsed() < WAIT,
+            "not 9 spans counted as failed:\n{metrics}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(dropped.ends_with(" 9"), "{dropped}");
+    assert_eq!(receiver.exports(), before);
+    assert!(
+        server.stderr().contains("OTLP span export failed")
+            && server.stderr().contains("certificate"),
+        "the log says why: {}",
+        server.stderr()
+    );
+
+    // A client certificate without its key stops startup, naming the variable.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("wasmgate.toml"), fixture_manifest("")).unwrap();
+    let mut child = support::wasmgate()
+        .arg("up")
+        .arg(dir.path())
+        .args(["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"])
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.endpoint())
+        .env("OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE", path(&client.cert))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > WAIT {
+            let _ = child.kill();
+            panic!("wasmgate kept running with an unusable OTLP client certificate");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert!(!status.success());
+    assert!(
+        stderr.contains("OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE") && stderr.contains("CLIENT_KEY"),
+        "{stderr}"
+    );
+}
