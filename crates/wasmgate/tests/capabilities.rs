@@ -8,7 +8,7 @@ use std::net::{SocketAddr, TcpListener};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use support::{fixture_manifest, get, Server};
+use support::{fixture_manifest, get, raw_get, Server};
 
 /// A loopback HTTP/1.1 server that answers every request with
 /// `upstream {METHOD} {path} host={Host}` and counts the connections it accepted.
@@ -419,30 +419,13 @@ async fn guest_log_records_reach_the_host_log_with_the_invocation() {
     );
 }
 
-/// Sends one HTTP/1.1 request with extra header lines over a raw connection; returns the
-/// response text (head and body).
-fn raw_request(addr: SocketAddr, path: &str, headers: &str) -> String {
-    let mut stream = std::net::TcpStream::connect(addr).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nhost: localhost\r\n{headers}connection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    response
-}
-
 #[tokio::test]
 async fn the_trace_continues_through_outbound_requests() {
     let upstream = Upstream::start();
     let server = Server::start(&with_hosts(&["http://127.0.0.1:*".to_string()]));
     let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
     let path = fetch_path(&upstream.url("127.0.0.1", "/trace"));
-    let response = raw_request(
+    let response = raw_get(
         server.addr,
         &path,
         &format!(
@@ -494,7 +477,7 @@ async fn the_trace_continues_through_outbound_requests() {
 
     // Without a caller's context, a new trace is started and still propagated; a
     // tracestate without its traceparent belongs to no trace and is dropped.
-    let response = raw_request(server.addr, &path, "tracestate: congo=t61rcwkgmze\r\n");
+    let response = raw_get(server.addr, &path, "tracestate: congo=t61rcwkgmze\r\n");
     assert!(response.contains(" tracestate=[]"), "{response}");
     let sent = response.split("traceparent=").nth(1).unwrap();
     assert!(

@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use support::{fixture_manifest, get, Server};
+use support::{fixture_manifest, get, invocations, Server};
 use wasmgate_testsupport::chromium::Chromium;
 
 /// The fixture on every path, plus an exact route for its trapping path (so the mix spans two
@@ -38,22 +38,6 @@ async fn known_mix(server: &Server) {
         get(server.addr, path).await;
     }
     invocations(server.admin, "", 8).await;
-}
-
-/// Records matching `query`, waiting (bounded) until at least `want` are there: a record is
-/// published once its response has been sent.
-async fn invocations(admin: SocketAddr, query: &str, want: usize) -> Vec<Value> {
-    let started = Instant::now();
-    loop {
-        let reply = get(admin, &format!("/api/invocations?{query}")).await;
-        assert_eq!(reply.status, 200, "{}", reply.text());
-        let parsed: Value = serde_json::from_slice(&reply.body).unwrap();
-        let records = parsed["invocations"].as_array().unwrap().clone();
-        if records.len() >= want || started.elapsed() > Duration::from_secs(5) {
-            return records;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 async fn json(admin: SocketAddr, path: &str) -> Value {
@@ -644,14 +628,7 @@ async fn chromium_shows_an_invocations_calls_where_they_happened() {
     let Some(chromium) = Chromium::find() else {
         return;
     };
-    let kv_guest =
-        support::built_guest("tests/fixtures/kv-guest/target/wasm32-wasip2/release/kv_guest.wasm");
-    let manifest = format!(
-        "[app]\nname = \"kv\"\n\n[[route]]\npath = \"/...\"\ncomponent = \"kv\"\n\n\
-         [component.kv]\nsource = {:?}\nkey_value_stores = [\"default\"]\n",
-        kv_guest.display().to_string()
-    );
-    let server = Server::start(&manifest);
+    let server = Server::start(&support::kv_guest_manifest());
     let mut client = support::Client::connect(server.addr, support::Protocol::Http1).await;
     let reply = client.send("PUT", "/kv/default/hidden-key", "v").await;
     assert_eq!(reply.status, 204, "{}", reply.text());

@@ -7,11 +7,10 @@ mod support;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
-use serde_json::Value;
 use std::io::{Read, Write};
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
-use support::{fixture_wasm, get, Client, Protocol, Reply, Server};
+use support::{fixture_wasm, get, invocations, Client, Protocol, Reply, Server};
 
 /// An app whose one route `/...` to the fixture carries `route_keys`.
 fn manifest(route_keys: &str) -> String {
@@ -72,21 +71,6 @@ fn retry_after(reply: &Reply) -> u64 {
         .unwrap_or_else(|| panic!("no Retry-After in {:?}", reply.headers))
 }
 
-/// Records with `outcome`, waiting (bounded) until at least `want` are there.
-async fn records(server: &Server, outcome: &str, want: usize) -> Vec<Value> {
-    let started = Instant::now();
-    loop {
-        let reply = get(server.admin, &format!("/api/invocations?outcome={outcome}")).await;
-        assert_eq!(reply.status, 200, "{}", reply.text());
-        let parsed: Value = serde_json::from_slice(&reply.body).unwrap();
-        let found = parsed["invocations"].as_array().unwrap().clone();
-        if found.len() >= want || started.elapsed() > Duration::from_secs(5) {
-            return found;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 #[tokio::test]
 async fn past_the_cap_requests_wait_in_the_queue_and_past_the_queue_get_503() {
     let server = Server::start(&manifest(
@@ -126,11 +110,11 @@ async fn past_the_cap_requests_wait_in_the_queue_and_past_the_queue_get_503() {
     assert!(ok[3] >= Duration::from_millis(1000), "{ok:?}");
     assert!(ok[3] < Duration::from_secs(5), "{ok:?}");
 
-    let overloaded = records(&server, "overloaded", 2).await;
+    let overloaded = invocations(server.admin, "outcome=overloaded", 2).await;
     assert_eq!(overloaded.len(), 2, "{overloaded:?}");
     assert_eq!(overloaded[0]["status"], 503);
     assert_eq!(overloaded[0]["executor"], "none");
-    assert_eq!(records(&server, "ok", 4).await.len(), 4);
+    assert_eq!(invocations(server.admin, "outcome=ok", 4).await.len(), 4);
 }
 
 #[tokio::test]
@@ -168,7 +152,7 @@ async fn a_route_rate_limit_answers_429_until_a_token_comes_back() {
     tokio::time::sleep(Duration::from_millis(1100)).await;
     assert_eq!(client.send("GET", "/ok", Bytes::new()).await.status, 200);
 
-    let recorded = records(&server, "rate_limited", 1).await;
+    let recorded = invocations(server.admin, "outcome=rate_limited", 1).await;
     assert_eq!(recorded.len(), 1, "{recorded:?}");
     assert_eq!(recorded[0]["status"], 429);
     assert_eq!(recorded[0]["route"], "/...");
@@ -208,7 +192,7 @@ async fn a_body_declared_too_large_gets_413_without_reaching_the_guest() {
     assert_eq!(reply.status, 413, "{}", reply.text());
     let small = get(server.addr, "/ok").await;
     assert_eq!(small.status, 200);
-    let rejected = records(&server, "rejected", 1).await;
+    let rejected = invocations(server.admin, "outcome=rejected", 1).await;
     assert_eq!(rejected[0]["status"], 413);
     assert_eq!(rejected[0]["executor"], "none");
 }

@@ -7,7 +7,9 @@ mod support;
 use serde_json::Value;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
-use support::{fixture_wasm, get, repo_root, wagi_fixture_wasm, Client, Protocol, Server};
+use support::{
+    fixture_wasm, get, invocations, repo_root, wagi_fixture_wasm, Client, Protocol, Server,
+};
 
 /// Routes, each set up to produce some outcomes (the fixture answers on the full path):
 /// - `/...`: `ok`, `trap`, `timeout`, `memory_limit`, `host_call_limit`, `no_response`,
@@ -91,21 +93,6 @@ const RUNTIME_CONFIG: &str = r#"
 [auth.api_key.callers]
 keys.someone = { sha256 = "5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8" }
 "#;
-
-/// Records with `outcome`, waiting (bounded) until `want` are there.
-async fn records(admin: SocketAddr, outcome: &str, want: usize) -> Vec<Value> {
-    let started = Instant::now();
-    loop {
-        let reply = get(admin, &format!("/api/invocations?outcome={outcome}")).await;
-        assert_eq!(reply.status, 200, "{}", reply.text());
-        let parsed: Value = serde_json::from_slice(&reply.body).unwrap();
-        let found = parsed["invocations"].as_array().unwrap().clone();
-        if found.len() >= want || started.elapsed() > Duration::from_secs(10) {
-            return found;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
 
 /// The access log's lines (target `wasmgate::invocation`) with `outcome`, waiting (bounded)
 /// until `want` are there. Other log lines may carry an `outcome` field too (the executors'
@@ -323,7 +310,7 @@ async fn every_outcome_kind_is_in_the_record_the_metrics_and_the_access_line() {
     let metrics = get(server.admin, "/metrics").await.text();
     for outcome in outcomes {
         let cases: Vec<_> = expected.iter().filter(|e| e.0 == outcome).collect();
-        let found = records(server.admin, outcome, cases.len()).await;
+        let found = invocations(server.admin, &format!("outcome={outcome}"), cases.len()).await;
         assert_eq!(found.len(), cases.len(), "{outcome}: {found:#?}");
         let lines = access_lines(&server, outcome, cases.len());
         assert_eq!(

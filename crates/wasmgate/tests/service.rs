@@ -10,7 +10,7 @@ use bytes::Bytes;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
-use support::{cpu_ticks, fixture_wasm, get, repo_root, Client, Protocol, Server};
+use support::{cpu_ticks, fixture_wasm, get, raw_get, repo_root, Client, Protocol, Server};
 
 fn service_wasm() -> PathBuf {
     fixture_wasm();
@@ -457,23 +457,6 @@ fn a_busy_service_does_not_starve_other_routes() {
             "the slowest request to another route took {slowest:?}; all: {took:?}"
         );
     });
-}
-
-/// `GET path` with `extra` header lines on a fresh connection; the whole response as text.
-fn raw_get(addr: SocketAddr, path: &str, extra: &str) -> String {
-    use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect(addr).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: shop.test\r\nConnection: close\r\n{extra}\r\n"
-    )
-    .unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    response
 }
 
 #[test]

@@ -4,29 +4,12 @@
 mod support;
 
 use serde_json::Value;
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
-use support::{fixture_manifest, get, wagi_fixture_wasm, Client, Protocol, Server};
+use support::{fixture_manifest, get, invocations, wagi_fixture_wasm, Client, Protocol, Server};
 
 /// The fixture on every path, with tight limits so faults are quick.
 fn manifest() -> String {
     fixture_manifest("[component.fixture.limits]\nmemory = \"32MiB\"\ntimeout = \"1s\"\n")
-}
-
-/// Records matching `query`, waiting (bounded) until at least `want` are there: a record is
-/// published when its response body has been sent and the guest's task has ended.
-async fn invocations(admin: SocketAddr, query: &str, want: usize) -> Vec<Value> {
-    let started = Instant::now();
-    loop {
-        let reply = get(admin, &format!("/api/invocations?{query}")).await;
-        assert_eq!(reply.status, 200, "{}", reply.text());
-        let parsed: Value = serde_json::from_slice(&reply.body).unwrap();
-        let records = parsed["invocations"].as_array().unwrap().clone();
-        if records.len() >= want || started.elapsed() > Duration::from_secs(5) {
-            return records;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 #[tokio::test]

@@ -285,14 +285,10 @@ async fn a_trapping_request_has_an_error_server_span() {
 #[tokio::test]
 async fn key_value_calls_are_client_spans_without_keys_or_values() {
     let receiver = OtlpReceiver::start();
-    let kv_guest =
-        support::built_guest("tests/fixtures/kv-guest/target/wasm32-wasip2/release/kv_guest.wasm");
-    let manifest = format!(
-        "[app]\nname = \"kv\"\n\n[[route]]\npath = \"/...\"\ncomponent = \"kv\"\n\n\
-         [component.kv]\nsource = {:?}\nkey_value_stores = [\"default\"]\n",
-        kv_guest.display().to_string()
+    let server = start(
+        &support::kv_guest_manifest(),
+        &otel_env(&receiver, "http/protobuf"),
     );
-    let server = start(&manifest, &otel_env(&receiver, "http/protobuf"));
     let mut client = support::Client::connect(server.addr, support::Protocol::Http1).await;
     let reply = client
         .send("PUT", "/kv/default/secret-key", "secret-value")

@@ -5,7 +5,9 @@ mod support;
 
 use bytes::Bytes;
 use std::time::Duration;
-use support::{get, repo_root, run_wasmgate, wagi_fixture_wasm, Client, Protocol, Server};
+use support::{
+    get, invocations, repo_root, run_wasmgate, wagi_fixture_wasm, Client, Protocol, Server,
+};
 
 /// The fixture routed at `/cgi/...` (plus `extra` manifest text).
 fn manifest(extra: &str) -> String {
@@ -218,7 +220,7 @@ async fn malformed_output_is_a_502_that_names_the_problem() {
     );
     // Each is recorded as bad output with its reason, and with the figures of the run: the
     // guest is stopped, not abandoned, so its run is still measured.
-    let records = wagi_records(&server, "bad_output", 4).await;
+    let records = invocations(server.admin, "outcome=bad_output", 4).await;
     assert_eq!(records.len(), 4, "{records:#?}");
     for problem in ["no blank line", "not `Name: value`", "invalid Status"] {
         let record = records
@@ -238,21 +240,6 @@ async fn malformed_output_is_a_502_that_names_the_problem() {
             .is_some_and(|e| e.contains("exited with status 3")),
         "{exited}"
     );
-}
-
-/// The latest records with `outcome`, waiting (bounded) until `want` are there: a WAGI record
-/// is published once the guest's run has ended.
-async fn wagi_records(server: &Server, outcome: &str, want: usize) -> Vec<serde_json::Value> {
-    let started = std::time::Instant::now();
-    loop {
-        let reply = get(server.admin, &format!("/api/invocations?outcome={outcome}")).await;
-        let parsed: serde_json::Value = serde_json::from_slice(&reply.body).unwrap();
-        let found = parsed["invocations"].as_array().unwrap().clone();
-        if found.len() >= want || started.elapsed() > Duration::from_secs(5) {
-            return found;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 #[tokio::test]
@@ -279,7 +266,7 @@ async fn output_streams_and_is_cut_at_max_output() {
     }
     assert_eq!(get(server.addr, "/cgi/status").await.status, 404);
     // The guest was stopped at the cap; its record says so and keeps the run's figures.
-    let cut = wagi_records(&server, "bad_output", 1).await;
+    let cut = invocations(server.admin, "outcome=bad_output", 1).await;
     assert_eq!(cut.len(), 1, "{cut:#?}");
     assert_eq!(cut[0]["error"], "output exceeded max_output", "{}", cut[0]);
     assert!(
@@ -630,7 +617,7 @@ async fn a_trap_backtrace_has_file_and_line_when_the_module_has_dwarf() {
             server.stdout()
         );
         assert_eq!(get(server.addr, "/cgi/trap").await.status, 502);
-        let records = wagi_records(&server, "trap", 1).await;
+        let records = invocations(server.admin, "outcome=trap", 1).await;
         let backtrace = records[0]["backtrace"].as_str().unwrap_or_default();
         let frame = backtrace
             .lines()

@@ -411,3 +411,49 @@ pub fn rss_bytes(pid: u32) -> Option<u64> {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())?;
     Some(kib * 1024)
 }
+
+/// Invocation records from the admin API matching `query` (`outcome=trap&limit=5`, or empty
+/// for all), newest first, waiting (bounded) until at least `want` are there: a record is
+/// published once its response has been sent and its guest's run has ended.
+pub async fn invocations(admin: SocketAddr, query: &str, want: usize) -> Vec<serde_json::Value> {
+    let started = Instant::now();
+    loop {
+        let reply = get(admin, &format!("/api/invocations?{query}")).await;
+        assert_eq!(reply.status, 200, "{}", reply.text());
+        let parsed: serde_json::Value = serde_json::from_slice(&reply.body).unwrap();
+        let records = parsed["invocations"].as_array().unwrap().clone();
+        if records.len() >= want || started.elapsed() > Duration::from_secs(10) {
+            return records;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// `GET path` on a fresh HTTP/1.1 connection with `headers` (whole `Name: value\r\n` lines)
+/// added; the whole response as text.
+pub fn raw_get(addr: SocketAddr, path: &str, headers: &str) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nhost: localhost\r\n{headers}connection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    response
+}
+
+/// A manifest serving the key-value test guest on every path with the store `default`.
+pub fn kv_guest_manifest() -> String {
+    let kv_guest =
+        built_guest("tests/fixtures/kv-guest/target/wasm32-wasip2/release/kv_guest.wasm");
+    format!(
+        "[app]\nname = \"kv\"\n\n[[route]]\npath = \"/...\"\ncomponent = \"kv\"\n\n\
+         [component.kv]\nsource = {:?}\nkey_value_stores = [\"default\"]\n",
+        kv_guest.display().to_string()
+    )
+}
