@@ -5,7 +5,6 @@
 mod support;
 
 use serde_json::Value;
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use support::{
     fixture_wasm, get, invocations, repo_root, wagi_fixture_wasm, Client, Protocol, Server,
@@ -111,18 +110,6 @@ fn access_lines(server: &Server, outcome: &str, want: usize) -> Vec<Value> {
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-}
-
-/// A request that leaves after the first bytes of a long response.
-async fn leave_mid_body(addr: SocketAddr) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    stream
-        .write_all(b"GET /big/50000000 HTTP/1.1\r\nHost: x\r\n\r\n")
-        .await
-        .unwrap();
-    let mut first = [0u8; 4096];
-    let _ = stream.read(&mut first).await.unwrap();
 }
 
 /// The manifest's route for a request path.
@@ -278,7 +265,7 @@ async fn every_outcome_kind_is_in_the_record_the_metrics_and_the_access_line() {
         "/file/data/hello.txt",
     );
 
-    leave_mid_body(addr).await;
+    support::leave_mid_body(addr).await;
     expected.add("client_gone", "fixture", "http", 200, "/big/50000000");
 
     // The server kept serving through all of it.

@@ -225,16 +225,8 @@ async fn a_guest_printing_megabytes_is_not_stopped_and_its_log_is_capped() {
 
 #[tokio::test]
 async fn a_client_that_leaves_mid_body_is_recorded_as_client_gone() {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let server = Server::start(&manifest());
-    let mut stream = tokio::net::TcpStream::connect(server.addr).await.unwrap();
-    stream
-        .write_all(b"GET /big/50000000 HTTP/1.1\r\nHost: x\r\n\r\n")
-        .await
-        .unwrap();
-    let mut first = [0u8; 4096];
-    let _ = stream.read(&mut first).await.unwrap();
-    drop(stream);
+    support::leave_mid_body(server.addr).await;
     let records = invocations(server.admin, "outcome=client_gone", 1).await;
     assert_eq!(records.len(), 1, "{records:?}");
     assert!(records[0]["response_bytes"].as_u64().unwrap() < 50_000_000);

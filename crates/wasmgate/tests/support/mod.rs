@@ -457,3 +457,16 @@ pub fn kv_guest_manifest() -> String {
         kv_guest.display().to_string()
     )
 }
+
+/// Asks the fixture for a 50 MB body and leaves after its first bytes: the invocation is
+/// `client_gone`.
+pub async fn leave_mid_body(addr: SocketAddr) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(b"GET /big/50000000 HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut first = [0u8; 4096];
+    let _ = stream.read(&mut first).await.unwrap();
+}
