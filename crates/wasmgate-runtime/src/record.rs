@@ -199,7 +199,10 @@ fn request_head<B>(request: &http::Request<B>) -> RequestHead {
     };
     let method = request.method();
     RequestHead::new(
-        request.uri().path(),
+        request
+            .uri()
+            .path_and_query()
+            .map_or(request.uri().path(), |target| target.as_str()),
         host,
         user_agent,
         match request.version() {

@@ -176,9 +176,12 @@ pub struct RequestSpan {
 /// in moving the bigger span than it saved.)
 #[derive(Debug, Default)]
 pub struct RequestHead {
-    /// The path, then the host the client named, then the user agent, as sent.
+    /// The request target (path, and `?query` if any), then the host the client named, then
+    /// the user agent, as sent.
     text: Box<[u8]>,
     path_len: usize,
+    /// The target's length: the path's, or the path's, `?` and the query's.
+    target_len: usize,
     host_len: Option<usize>,
     pub protocol_version: &'static str,
     /// The method as sent, when it is not one of the standard ones the record names.
@@ -188,8 +191,9 @@ pub struct RequestHead {
 impl RequestHead {
     /// `host` is the URI's authority when the request has one (HTTP/2, absolute-form), else
     /// the `Host` header, as sent; it is parsed only at export, off the request path.
+    /// `target` is the path with its `?query`, if any.
     pub fn new(
-        path: &str,
+        target: &str,
         host: Option<&[u8]>,
         user_agent: Option<&[u8]>,
         protocol_version: &'static str,
@@ -197,13 +201,14 @@ impl RequestHead {
     ) -> RequestHead {
         let host_bytes = host.unwrap_or_default();
         let agent = user_agent.unwrap_or_default();
-        let mut text = Vec::with_capacity(path.len() + host_bytes.len() + agent.len());
-        text.extend_from_slice(path.as_bytes());
+        let mut text = Vec::with_capacity(target.len() + host_bytes.len() + agent.len());
+        text.extend_from_slice(target.as_bytes());
         text.extend_from_slice(host_bytes);
         text.extend_from_slice(agent);
         RequestHead {
             text: text.into_boxed_slice(),
-            path_len: path.len(),
+            path_len: target.find('?').unwrap_or(target.len()),
+            target_len: target.len(),
             host_len: host.map(<[u8]>::len),
             protocol_version,
             method_original,
@@ -219,9 +224,15 @@ impl RequestHead {
         &self.text[..self.path_len]
     }
 
+    /// The query, without its `?`, when the target had one.
+    pub fn query(&self) -> Option<&str> {
+        let query = self.text.get(self.path_len + 1..self.target_len)?;
+        std::str::from_utf8(query).ok().filter(|q| !q.is_empty())
+    }
+
     pub fn host(&self) -> Option<&[u8]> {
         self.host_len
-            .map(|len| &self.text[self.path_len..self.path_len + len])
+            .map(|len| &self.text[self.target_len..self.target_len + len])
     }
 
     /// The `User-Agent` header when there was one and it is text.
@@ -241,7 +252,7 @@ impl RequestHead {
 
     /// The `User-Agent` header's bytes as sent (none: empty).
     fn user_agent_bytes(&self) -> &[u8] {
-        let start = self.path_len + self.host_len.unwrap_or(0);
+        let start = self.target_len + self.host_len.unwrap_or(0);
         self.text.get(start..).unwrap_or_default()
     }
 
@@ -690,6 +701,9 @@ fn server_attributes_local(
     span.attribute_uint(A, "client.port", u64::from(request.remote_addr.port()));
     if let Some(head) = &request.http {
         span.attribute_text(A, "url.path", head.path_utf8());
+        if let Some(query) = head.query() {
+            span.attribute_str(A, "url.query", &redacted_query(query));
+        }
         if let Some(original) = &head.method_original {
             span.attribute_str(A, "http.request.method_original", original.as_str());
         }
@@ -822,6 +836,42 @@ fn decimal_port(digits: &[u8]) -> Option<u16> {
         }
     }
     Some(port as u16)
+}
+
+/// Query parameters whose values are credentials: those of signed URLs the semantic
+/// conventions name, and the usual token and key names. Their values are replaced in
+/// `url.query`, as the conventions ask.
+const CREDENTIAL_PARAMETERS: [&str; 11] = [
+    "AWSAccessKeyId",
+    "Signature",
+    "sig",
+    "X-Goog-Signature",
+    "access_token",
+    "token",
+    "api_key",
+    "apikey",
+    "password",
+    "client_secret",
+    "code",
+];
+
+/// `url.query` as spans show it: as sent, except credential parameters' values.
+fn redacted_query(query: &str) -> std::borrow::Cow<'_, str> {
+    let is_credential = |pair: &str| {
+        let name = pair.split('=').next().unwrap_or_default();
+        CREDENTIAL_PARAMETERS.contains(&name)
+    };
+    if !query.split('&').any(is_credential) {
+        return std::borrow::Cow::Borrowed(query);
+    }
+    let pairs: Vec<String> = query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((name, _)) if is_credential(pair) => format!("{name}=REDACTED"),
+            _ => pair.to_string(),
+        })
+        .collect();
+    std::borrow::Cow::Owned(pairs.join("&"))
 }
 
 /// `url.full` as spans may show it: no user info, no query (query strings carry tokens and
@@ -1265,6 +1315,61 @@ mod tests {
                     "{case}"
                 );
             }
+        }
+    }
+
+    #[test]
+    fn the_query_is_reported_with_signatures_redacted() {
+        let mut memo = SpanMemo::default();
+        let record = InvocationRecord {
+            method: "GET",
+            route: "/...".into(),
+            status: 200,
+            outcome: "ok",
+            ..Default::default()
+        };
+        let text = |s: &str| Some(any_value::Value::StringValue(s.into()));
+        for (target, path, query) in [
+            ("/files/a.txt", "/files/a.txt", None),
+            ("/files/a.txt?", "/files/a.txt", None),
+            ("/search?q=wasm&page=2", "/search", Some("q=wasm&page=2")),
+            (
+                "/get?X-Goog-Signature=abc&x=1&sig=def",
+                "/get",
+                Some("X-Goog-Signature=REDACTED&x=1&sig=REDACTED"),
+            ),
+        ] {
+            let mut request = request();
+            request.http = Some(RequestHead::new(
+                target,
+                Some(b"example.com"),
+                Some(b"curl/8"),
+                "1.1",
+                None,
+            ));
+            let spans = through_memo(&mut memo, &record, &request);
+            let server = &spans[0];
+            assert_eq!(
+                attribute(server, "url.path").cloned(),
+                text(path),
+                "{target}"
+            );
+            assert_eq!(
+                attribute(server, "url.query").cloned(),
+                query.and_then(&text),
+                "{target}"
+            );
+            // The host and agent after the target are still where they were.
+            assert_eq!(
+                attribute(server, "user_agent.original").cloned(),
+                text("curl/8"),
+                "{target}"
+            );
+            assert_eq!(
+                attribute(server, "server.address").cloned(),
+                text("example.com"),
+                "{target}"
+            );
         }
     }
 

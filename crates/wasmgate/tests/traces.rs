@@ -171,6 +171,7 @@ fn an_outbound_call_is_traced_end_to_end(protocol: &'static str, transport: Tran
         ("http.request.method", "GET"),
         ("http.route", "/..."),
         ("url.path", "/fetch-url"),
+        ("url.query", &format!("url={}", encode(&url))),
         ("url.scheme", "http"),
         ("http.response.status_code", "200"),
         ("server.address", "localhost"),
