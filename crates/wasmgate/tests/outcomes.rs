@@ -11,8 +11,9 @@ use support::{
 };
 
 /// Routes, each set up to produce some outcomes (the fixture answers on the full path):
-/// - `/...`: `ok`, `trap`, `timeout`, `memory_limit`, `host_call_limit`, `no_response`,
-///   `client_gone`;
+/// - `/...`: `ok`, `trap`, `timeout`, `memory_limit`, `host_call_limit`, `no_response`;
+/// - `/big/...` on a component with no host-call cap and a long time limit, so the client
+///   leaving is what ends it: `client_gone`;
 /// - `/loop` on a component with a fuel budget: `fuel_limit`;
 /// - `/sleep/...` admitting one request at a time, none waiting: `overloaded`;
 /// - `/echo` taking 1 KiB bodies: `rejected`;
@@ -57,6 +58,10 @@ component = "fixture"
 auth = {{ api_key = "callers" }}
 
 [[route]]
+path = "/big/..."
+component = "streamer"
+
+[[route]]
 path = "/file/..."
 component = "mounted"
 
@@ -76,6 +81,11 @@ source = {fixture:?}
 [component.fueled.limits]
 timeout = "10s"
 fuel = 50_000_000
+
+[component.streamer]
+source = {fixture:?}
+[component.streamer.limits]
+timeout = "30s"
 
 [component.mounted]
 source = {fixture:?}
@@ -115,7 +125,13 @@ fn access_lines(server: &Server, outcome: &str, want: usize) -> Vec<Value> {
 /// The manifest's route for a request path.
 fn route_of(path: &str) -> &'static str {
     let exact = ["/loop", "/echo", "/headers"];
-    let prefixes = ["/sleep/...", "/status/...", "/file/...", "/cgi/..."];
+    let prefixes = [
+        "/sleep/...",
+        "/status/...",
+        "/big/...",
+        "/file/...",
+        "/cgi/...",
+    ];
     exact
         .into_iter()
         .find(|route| path == *route)
@@ -245,12 +261,20 @@ async fn every_outcome_kind_is_in_the_record_the_metrics_and_the_access_line() {
     }
 
     // One request holds `/sleep/...`'s only slot; the next one is refused at once.
-    let holder = tokio::spawn(async move { get(addr, "/sleep/700").await.status });
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    let holder = tokio::spawn(async move { get(addr, "/sleep/900").await.status });
+    // The guest says it is going to sleep once it holds the slot.
+    let started = Instant::now();
+    while !server.stderr().contains("fixture: sleeping 900 ms") {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "the holder never ran"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     assert_eq!(get(addr, "/sleep/10").await.status, 503);
     expected.add("overloaded", "fixture", "none", 503, "/sleep/10");
     assert_eq!(holder.await.unwrap(), 200);
-    expected.add("ok", "fixture", "http", 200, "/sleep/700");
+    expected.add("ok", "fixture", "http", 200, "/sleep/900");
 
     // The mounted directory disappears under the running server: the next instance cannot
     // be made, and that request alone fails.
@@ -266,7 +290,7 @@ async fn every_outcome_kind_is_in_the_record_the_metrics_and_the_access_line() {
     );
 
     support::leave_mid_body(addr).await;
-    expected.add("client_gone", "fixture", "http", 200, "/big/50000000");
+    expected.add("client_gone", "streamer", "http", 200, "/big/50000000");
 
     // The server kept serving through all of it.
     assert_eq!(get(addr, "/ok").await.status, 200);
@@ -297,7 +321,14 @@ async fn every_outcome_kind_is_in_the_record_the_metrics_and_the_access_line() {
     for outcome in outcomes {
         let cases: Vec<_> = expected.iter().filter(|e| e.0 == outcome).collect();
         let found = invocations(server.admin, &format!("outcome={outcome}"), cases.len()).await;
-        assert_eq!(found.len(), cases.len(), "{outcome}: {found:#?}");
+        if found.len() != cases.len() {
+            let recent = invocations(server.admin, "limit=5", 0).await;
+            panic!(
+                "{outcome}: {} records of {}; the last ones: {recent:#?}",
+                found.len(),
+                cases.len()
+            );
+        }
         // Read after the records are in: a record is counted when it is published, and a
         // client_gone one is published only once its guest has stopped writing.
         let metrics = get(server.admin, "/metrics").await.text();
@@ -338,7 +369,7 @@ async fn every_outcome_kind_is_in_the_record_the_metrics_and_the_access_line() {
             assert_eq!(line["trace_id"], record["trace_id"], "{line}");
             assert_eq!(line["error"], record["error"], "{line}");
         }
-        for component in ["fixture", "fueled", "mounted", "cgi"] {
+        for component in ["fixture", "fueled", "streamer", "mounted", "cgi"] {
             let count = cases.iter().filter(|e| e.1 == component).count();
             let series = format!(
                 "wasm_invocations_total{{component=\"{component}\",outcome=\"{outcome}\"}}"

@@ -501,7 +501,7 @@ fn requests_in_flight_show_as_instances_in_use() {
     let (server, _) = start_ready("", 1);
     runtime().block_on(async {
         let addr = server.addr;
-        let slow = tokio::spawn(async move { get(addr, "/sleep?800").await });
+        let slow = tokio::spawn(async move { get(addr, "/sleep?2000").await });
         let gauge = |metrics: &str| {
             metrics
                 .lines()
@@ -515,7 +515,7 @@ fn requests_in_flight_show_as_instances_in_use() {
                 break;
             }
             assert!(
-                started.elapsed() < Duration::from_millis(700),
+                started.elapsed() < Duration::from_millis(1800),
                 "the in-flight request never showed: {metrics}"
             );
             tokio::time::sleep(Duration::from_millis(20)).await;

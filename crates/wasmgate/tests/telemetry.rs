@@ -168,13 +168,13 @@ async fn guest_output_is_logged_line_by_line_while_the_guest_runs() {
         "[component.fixture.limits]\ntimeout = \"10s\"\n",
     ));
     let addr = server.addr;
-    let slow = tokio::spawn(async move { get(addr, "/sleep/2500").await });
+    let slow = tokio::spawn(async move { get(addr, "/sleep/5000").await });
     // The fixture says it is going to sleep, then sleeps: the line is in the log long before
     // the invocation ends.
     let line = tokio::task::block_in_place(|| {
         server.wait_for_log(
-            &["fixture: sleeping 2500 ms", "\"stream\":\"stderr\""],
-            Duration::from_secs(2),
+            &["fixture: sleeping 5000 ms", "\"stream\":\"stderr\""],
+            Duration::from_secs(4),
         )
     });
     assert!(
