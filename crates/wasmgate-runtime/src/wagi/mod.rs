@@ -384,13 +384,16 @@ impl WagiExecutor {
             executor.finish(&task_context, &task_pending, run, started, cold, &output)
         });
 
-        // Read the head: everything up to the first blank line.
+        // Read the head: everything up to the first blank line, which must come within
+        // MAX_HEAD bytes. Only that much is searched: one read can bring in more than that,
+        // and a longer head must be refused however the output was split into reads.
         let mut head = BytesMut::with_capacity(4096);
         let head_end = loop {
-            if let Some(end) = response::find_head_end(&head) {
+            let window = &head[..head.len().min(response::MAX_HEAD)];
+            if let Some(end) = response::find_head_end(window) {
                 break Some(end);
             }
-            if head.len() > response::MAX_HEAD {
+            if head.len() >= response::MAX_HEAD {
                 stop.stop("no blank line after the headers");
                 return self.bad_output(
                     &context,
